@@ -1,0 +1,121 @@
+/**
+ * `apilog demo`: the whole pipeline once, on local defaults. Starts the local stack if it is not up,
+ * creates the topic, produces synthetic API-call events, consumes them into ClickHouse (embedded by default)
+ * and prints what landed, per API, read back from ClickHouse. Last line: {"produced": N, "rows": R}.
+ */
+import { randomUUID } from 'node:crypto';
+import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
+import { DEFAULT_TABLE, ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
+import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
+import { isServerUrl, openSink } from '../consumer/openSink.ts';
+import { ApiCallProducer } from '../producer/apiCallProducer.ts';
+import { SyntheticEvents } from '../producer/syntheticEvents.ts';
+import { ensureTopic } from '../producer/topic.ts';
+import { createKafka } from '../runtime/kafka.ts';
+import { createLogger } from '../runtime/log.ts';
+import { SchemaRegistryClient } from '../schemas/registry.ts';
+import { LOCAL_CLICKHOUSE_SERVER_URL } from '../stack/endpoints.ts';
+import type { ServiceName } from '../stack/services.ts';
+import { up } from '../stack/stack.ts';
+import type { Endpoints } from './endpoints.ts';
+import { preflight } from './preflight.ts';
+
+export interface DemoOptions {
+  readonly endpoints: Endpoints;
+  readonly count: number;
+  readonly apis: number;
+  readonly partitions: number;
+  readonly table: string;
+  readonly timeoutMs: number;
+}
+
+export interface DemoResult {
+  readonly produced: number;
+  readonly rows: number;
+}
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Starts the local services that the defaults point at and that do not answer yet. */
+async function startLocalStackIfNeeded(endpoints: Endpoints, registry: SchemaRegistryClient): Promise<void> {
+  const needed: ServiceName[] = [];
+  if (endpoints.defaulted.brokers) needed.push('kafka');
+  if (endpoints.defaulted.registry) needed.push('registry');
+  if (endpoints.clickhouse === LOCAL_CLICKHOUSE_SERVER_URL) needed.push('clickhouse');
+  if (needed.length === 0) return;
+  const down = await Promise.all(
+    needed.map(async (name) => {
+      try {
+        await preflight(name === 'kafka' ? { brokers: endpoints.brokers } : name === 'registry' ? { registry } : { sink: openSink(endpoints.clickhouse) }, 3000);
+        return undefined;
+      } catch {
+        return name;
+      }
+    }),
+  );
+  const toStart = down.filter((n): n is ServiceName => n !== undefined);
+  if (toStart.length === 0) return;
+  say(`starting the local stack (${toStart.join(', ')}); logs in .stack/logs`);
+  await up(toStart);
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const { endpoints } = options;
+  const logger = createLogger('apilog-demo', process.env['APILOG_LOG_LEVEL'] ?? 'error');
+  const registry = new SchemaRegistryClient({ url: endpoints.registry });
+  await startLocalStackIfNeeded(endpoints, registry);
+
+  const sink = openSink(endpoints.clickhouse);
+  await preflight({ brokers: endpoints.brokers, registry, sink });
+  say(`Kafka ${endpoints.brokers.join(',')} · registry ${endpoints.registry} · ClickHouse ${isServerUrl(endpoints.clickhouse) ? sink.address : `embedded (${sink.address})`}`);
+
+  const kafka = createKafka({ brokers: endpoints.brokers, clientId: 'apilog-demo', logger });
+  const partitions = await ensureTopic(kafka, { topic: endpoints.topic, partitions: options.partitions });
+  const deadLetterTopic = deadLetterTopicFor(endpoints.topic);
+  await ensureTopic(kafka, { topic: deadLetterTopic, partitions: 1 });
+  await ensureApiCallsTable(sink, options.table);
+
+  // Tag this run's events so the read-back counts only them, whatever earlier runs left in the table.
+  const run = `demo-${randomUUID().slice(0, 8)}`;
+  const producer = new ApiCallProducer({ kafka, registry, topic: endpoints.topic });
+  const schemaId = await producer.connect();
+  const events = new SyntheticEvents({ apis: options.apis, seed: Date.now() % 2 ** 31, instance: run });
+  const t0 = performance.now();
+  for (let sent = 0; sent < options.count; ) {
+    const n = Math.min(2000, options.count - sent);
+    await producer.send(events.take(n));
+    sent += n;
+  }
+  await producer.disconnect();
+  const produceMs = performance.now() - t0;
+  say(`produced ${options.count} events to ${endpoints.topic} (${partitions} partitions, schema id ${schemaId}) in ${(produceMs / 1000).toFixed(1)} s`);
+
+  const consumer = new ApiCallConsumer({
+    kafka, registry, sink, logger,
+    topic: endpoints.topic,
+    groupId: 'apilog-demo',
+    table: options.table,
+    deadLetterTopic,
+  });
+  const t1 = performance.now();
+  await consumer.start();
+  const countRows = async () =>
+    Number((await sink.query<{ n: string | number }>(`SELECT count() AS n FROM ${options.table} WHERE instance = {run:String}`, { run }))[0]?.n ?? 0);
+  let rows = 0;
+  const deadline = Date.now() + options.timeoutMs;
+  while ((rows = await countRows()) < options.count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  await consumer.stop();
+  say(`consumed into ${options.table} in ${((performance.now() - t1) / 1000).toFixed(1)} s (${consumer.stats.batches} inserts)`);
+
+  const perApi = await sink.query<{ api: string; calls: string | number; errors: string | number; p99_ms: number }>(
+    `SELECT api, count() AS calls, countIf(status >= 500) AS errors, round(quantile(0.99)(latency_us) / 1000, 1) AS p99_ms
+     FROM ${options.table} WHERE instance = {run:String} GROUP BY api ORDER BY calls DESC, api`,
+    { run },
+  );
+  say('');
+  say(`${'api'.padEnd(22)} ${'calls'.padStart(7)} ${'5xx'.padStart(5)} ${'p99 ms'.padStart(8)}`);
+  for (const r of perApi) say(`${r.api.padEnd(22)} ${String(r.calls).padStart(7)} ${String(r.errors).padStart(5)} ${String(r.p99_ms).padStart(8)}`);
+  say('');
+  await sink.close();
+  return { produced: options.count, rows };
+}

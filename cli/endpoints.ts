@@ -1,0 +1,78 @@
+/**
+ * The options every subcommand takes: --brokers, --registry, --clickhouse, --topic, falling back to
+ * KAFKA_BROKERS, SCHEMA_REGISTRY_URL, CLICKHOUSE_URL, APILOG_TOPIC, then to the local stack's defaults.
+ * Validated here, once, with messages that name the option.
+ */
+import type { Command } from 'commander';
+import { z } from 'zod';
+import {
+  DEFAULT_TOPIC,
+  LOCAL_CHDB_DIR,
+  LOCAL_KAFKA_BROKERS,
+  LOCAL_SCHEMA_REGISTRY_URL,
+} from '../stack/endpoints.ts';
+import { ConfigError } from '../runtime/errors.ts';
+
+export interface EndpointFlags {
+  brokers?: string;
+  registry?: string;
+  clickhouse?: string;
+  topic?: string;
+}
+
+export interface Endpoints {
+  readonly brokers: readonly string[];
+  readonly registry: string;
+  /** http(s)://… for a server, otherwise a directory for the embedded engine. */
+  readonly clickhouse: string;
+  readonly topic: string;
+  /** Which values came from nowhere but the defaults (the demo starts the local stack only for those). */
+  readonly defaulted: { readonly brokers: boolean; readonly registry: boolean; readonly clickhouse: boolean };
+}
+
+const brokerSchema = z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'expected host:port');
+const urlSchema = z.string().regex(/^https?:\/\/[^\s]+$/i, 'expected an http:// or https:// URL');
+const topicSchema = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected 1-249 characters of letters, digits, . _ -');
+
+function pick(flag: string | undefined, envName: string, fallback: string): { value: string; defaulted: boolean } {
+  if (flag !== undefined && flag !== '') return { value: flag, defaulted: false };
+  const env = process.env[envName];
+  if (env !== undefined && env !== '') return { value: env, defaulted: false };
+  return { value: fallback, defaulted: true };
+}
+
+function check<T>(schema: z.ZodType<T>, value: unknown, option: string, envName: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw new ConfigError(`${option} (or ${envName}) "${String(value)}": ${result.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  return result.data;
+}
+
+export function resolveEndpoints(flags: EndpointFlags): Endpoints {
+  const brokers = pick(flags.brokers, 'KAFKA_BROKERS', LOCAL_KAFKA_BROKERS);
+  const registry = pick(flags.registry, 'SCHEMA_REGISTRY_URL', LOCAL_SCHEMA_REGISTRY_URL);
+  const clickhouse = pick(flags.clickhouse, 'CLICKHOUSE_URL', LOCAL_CHDB_DIR);
+  const topic = pick(flags.topic, 'APILOG_TOPIC', DEFAULT_TOPIC);
+  const brokerList = brokers.value.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
+  if (brokerList.length === 0) throw new ConfigError('--brokers (or KAFKA_BROKERS) is empty');
+  for (const b of brokerList) check(brokerSchema, b, '--brokers', 'KAFKA_BROKERS');
+  const clickhouseValue = clickhouse.value.trim();
+  if (/^[a-z]+:\/\//i.test(clickhouseValue)) check(urlSchema, clickhouseValue, '--clickhouse', 'CLICKHOUSE_URL');
+  return {
+    brokers: brokerList,
+    registry: check(urlSchema, registry.value.trim(), '--registry', 'SCHEMA_REGISTRY_URL').replace(/\/+$/, ''),
+    clickhouse: clickhouseValue,
+    topic: check(topicSchema, topic.value.trim(), '--topic', 'APILOG_TOPIC'),
+    defaulted: { brokers: brokers.defaulted, registry: registry.defaulted, clickhouse: clickhouse.defaulted },
+  };
+}
+
+/** Adds the four endpoint options to a subcommand. */
+export function withEndpoints(command: Command): Command {
+  return command
+    .option('--brokers <list>', `Kafka bootstrap brokers, comma-separated (env KAFKA_BROKERS; default ${LOCAL_KAFKA_BROKERS})`)
+    .option('--registry <url>', `Confluent-compatible schema registry URL (env SCHEMA_REGISTRY_URL; default ${LOCAL_SCHEMA_REGISTRY_URL})`)
+    .option('--clickhouse <url|dir>', 'ClickHouse server http(s)://… or a directory for the embedded engine (env CLICKHOUSE_URL; default .stack/chdb)')
+    .option('--topic <name>', `Kafka topic of API-call events (env APILOG_TOPIC; default ${DEFAULT_TOPIC})`);
+}

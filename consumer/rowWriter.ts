@@ -1,0 +1,180 @@
+/**
+ * Turns decoded Avro records into JSONEachRow lines for one table, by reading the table's columns:
+ * a column takes the Avro field of the same name, or the Kafka coordinates for `_topic`, `_partition`,
+ * `_offset`. Conversion follows the column type, so one consumer fills both the current table
+ * (DateTime64, Map) and the legacy one (epoch-ms UInt64, JSON text).
+ *
+ * Hot path: one string per row, built by concatenation; no per-row objects.
+ */
+import { DecodeError } from '../runtime/errors.ts';
+import type { TableColumn } from './sink.ts';
+
+type Encoder = (value: unknown, column: string) => string;
+
+interface ColumnPlan {
+  readonly name: string;
+  /** `"name":` */
+  readonly key: string;
+  readonly source: 'field' | '_topic' | '_partition' | '_offset';
+  readonly nullable: boolean;
+  readonly encode: Encoder;
+}
+
+const INT_RANGES: Record<string, [number, number]> = {
+  UInt8: [0, 255],
+  UInt16: [0, 65535],
+  UInt32: [0, 4294967295],
+  UInt64: [0, Number.MAX_SAFE_INTEGER],
+  Int8: [-128, 127],
+  Int16: [-32768, 32767],
+  Int32: [-2147483648, 2147483647],
+  Int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+function unwrap(type: string): { base: string; nullable: boolean } {
+  let base = type.trim();
+  let nullable = false;
+  for (;;) {
+    const m = /^(LowCardinality|Nullable)\((.*)\)$/.exec(base);
+    if (!m) break;
+    if (m[1] === 'Nullable') nullable = true;
+    base = m[2]!.trim();
+  }
+  return { base, nullable };
+}
+
+const misfit = (column: string, detail: string) =>
+  new DecodeError('does-not-fit-table', `value for column ${column} ${detail}`);
+
+function encoderFor(base: string): Encoder {
+  const range = INT_RANGES[base];
+  if (range) {
+    const [min, max] = range;
+    return (v, column) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+        throw misfit(column, `is ${String(v)}, outside ${base}`);
+      }
+      return String(v);
+    };
+  }
+  if (base === 'Float32' || base === 'Float64') {
+    return (v, column) => {
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw misfit(column, `is ${String(v)}, not a finite number`);
+      return String(v);
+    };
+  }
+  const dt64 = /^DateTime64\((\d+)/.exec(base);
+  if (dt64) {
+    // From epoch milliseconds to "seconds.fraction", exact for any scale.
+    const scale = Number(dt64[1]);
+    return (v, column) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw misfit(column, `is ${String(v)}, not epoch milliseconds`);
+      const seconds = Math.floor(v / 1000);
+      const ms = String(v - seconds * 1000).padStart(3, '0');
+      if (scale === 0) return `"${seconds}"`;
+      return `"${seconds}.${scale >= 3 ? ms.padEnd(scale, '0') : ms.slice(0, scale)}"`;
+    };
+  }
+  if (base.startsWith('DateTime')) {
+    return (v, column) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw misfit(column, `is ${String(v)}, not epoch milliseconds`);
+      return String(Math.floor(v / 1000));
+    };
+  }
+  if (base.startsWith('Map(')) {
+    return (v, column) => {
+      if (typeof v !== 'object' || v === null) throw misfit(column, 'is not a map');
+      return JSON.stringify(v);
+    };
+  }
+  if (base === 'String' || base === 'UUID' || base.startsWith('FixedString') || base.startsWith('Enum')) {
+    // Maps and records into a String column are stored as JSON text.
+    return (v) => (typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(JSON.stringify(v)));
+  }
+  if (base === 'Bool' || base === 'Boolean') {
+    return (v, column) => {
+      if (typeof v !== 'boolean') throw misfit(column, 'is not a boolean');
+      return v ? 'true' : 'false';
+    };
+  }
+  return (v) => JSON.stringify(v);
+}
+
+export interface RowWriterOptions {
+  /** Columns of the target table (DESCRIBE TABLE). */
+  readonly columns: readonly TableColumn[];
+}
+
+export class RowWriter {
+  private readonly plans: readonly ColumnPlan[];
+  private lines: string[] = [];
+  private bytes = 0;
+
+  constructor(options: RowWriterOptions) {
+    const plans: ColumnPlan[] = [];
+    for (const column of options.columns) {
+      if (column.defaultKind === 'MATERIALIZED' || column.defaultKind === 'ALIAS' || column.defaultKind === 'EPHEMERAL') continue;
+      const { base, nullable } = unwrap(column.type);
+      const source: ColumnPlan['source'] =
+        column.name === '_topic' || column.name === '_partition' || column.name === '_offset' ? column.name : 'field';
+      plans.push({ name: column.name, key: `${JSON.stringify(column.name)}:`, source, nullable, encode: encoderFor(base) });
+    }
+    this.plans = plans;
+  }
+
+  /** Column names this writer fills (from fields or Kafka coordinates). */
+  get columnNames(): string[] {
+    return this.plans.map((p) => p.name);
+  }
+
+  /**
+   * Appends one row. Throws DecodeError('does-not-fit-table') when a value cannot go into its column;
+   * nothing is appended then. Fields absent from the record (an older writer schema) are left to the column default.
+   */
+  append(record: Readonly<Record<string, unknown>>, topic: string, partition: number, offset: string): void {
+    let line = '{';
+    let first = true;
+    for (const plan of this.plans) {
+      let text: string;
+      if (plan.source === 'field') {
+        const value = record[plan.name];
+        if (value === undefined) continue;
+        if (value === null) {
+          if (!plan.nullable) throw misfit(plan.name, 'is null but the column is not Nullable');
+          text = 'null';
+        } else {
+          text = plan.encode(value, plan.name);
+        }
+      } else if (plan.source === '_topic') {
+        text = JSON.stringify(topic);
+      } else if (plan.source === '_partition') {
+        text = String(partition);
+      } else {
+        text = offset;
+      }
+      line += first ? plan.key : `,${plan.key}`;
+      line += text;
+      first = false;
+    }
+    line += '}\n';
+    this.lines.push(line);
+    this.bytes += line.length;
+  }
+
+  get rowCount(): number {
+    return this.lines.length;
+  }
+
+  /** Approximate size of the pending body (UTF-16 code units, close to bytes for log data). */
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
+  /** The pending rows as one JSONEachRow body; the writer is empty afterwards. */
+  take(): Buffer {
+    const body = Buffer.from(this.lines.join(''), 'utf8');
+    this.lines = [];
+    this.bytes = 0;
+    return body;
+  }
+}

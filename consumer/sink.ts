@@ -1,0 +1,50 @@
+/**
+ * Where rows go: one interface, two implementations — a ClickHouse server over HTTP
+ * (clickhouseServerSink.ts) and the embedded engine in this process (chdbSink.ts).
+ */
+
+/** A column as DESCRIBE TABLE reports it. */
+export interface TableColumn {
+  readonly name: string;
+  readonly type: string;
+  /** '', 'DEFAULT', 'MATERIALIZED', 'ALIAS' or 'EPHEMERAL'. */
+  readonly defaultKind: string;
+}
+
+export type QueryParams = Record<string, string | number>;
+
+export interface Sink {
+  /** 'server' (HTTP) or 'embedded' (chdb). */
+  readonly kind: 'server' | 'embedded';
+  /** The URL or directory, for messages. */
+  readonly address: string;
+
+  /** Fails with UnreachableError unless the engine answers. */
+  ping(): Promise<void>;
+  /** The engine's version string, e.g. '18.16.1' or '26.7.2.1'. */
+  version(): Promise<string>;
+  /** Runs a statement that returns nothing (DDL). */
+  command(sql: string): Promise<void>;
+  /**
+   * Runs a query and returns its rows. `params` bind `{name:Type}` placeholders; values never enter the SQL text
+   * except on servers older than 19.x, which lack query parameters (see ClickHouseServerSink).
+   */
+  query<T>(sql: string, params?: QueryParams): Promise<T[]>;
+  /** The insertable structure of a table. */
+  describe(table: string): Promise<TableColumn[]>;
+  /**
+   * Inserts rows given as JSONEachRow text. Resolves once the engine reports the insert complete
+   * (the rows are in parts on disk); rejects otherwise, in which case none or all of a single-partition
+   * insert may have landed — callers that need exactly-once must be able to tell (see the consumer).
+   */
+  insertJsonEachRow(table: string, body: Buffer, settings?: Record<string, string | number>): Promise<void>;
+  close(): Promise<void>;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+
+/** Table names are identifiers, checked before they are put in SQL text. */
+export function checkTableName(table: string): string {
+  if (!IDENTIFIER.test(table)) throw new Error(`invalid table name "${table}" (letters, digits, _ and one optional db. prefix)`);
+  return table;
+}

@@ -1,0 +1,73 @@
+/**
+ * The kafkajs client both sides use, and the reachability check that turns "Kafka is not there" into one
+ * clear line within seconds instead of kafkajs's long retry loop.
+ */
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+
+// Our producers pick the partitioner explicitly (Java-compatible murmur2); kafkajs's v2 migration notice is noise.
+process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
+import { UnreachableError, describeError } from './errors.ts';
+import { kafkaLevelFor, kafkaLogCreator, type Logger } from './log.ts';
+
+export interface KafkaOptions {
+  /** Bootstrap brokers, host:port. */
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly logger?: Logger;
+  /** TLS and SASL, passed to kafkajs as they are. */
+  readonly ssl?: KafkaConfig['ssl'];
+  readonly sasl?: KafkaConfig['sasl'];
+  /** @default 5000 */
+  readonly connectionTimeoutMs?: number;
+}
+
+export function createKafka(options: KafkaOptions): Kafka {
+  const config: KafkaConfig = {
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    connectionTimeout: options.connectionTimeoutMs ?? 5000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
+    logLevel: options.logger ? kafkaLevelFor(options.logger) : logLevel.NOTHING,
+  };
+  if (options.logger) config.logCreator = kafkaLogCreator(options.logger);
+  if (options.ssl !== undefined) config.ssl = options.ssl;
+  if (options.sasl !== undefined) config.sasl = options.sasl;
+  return new Kafka(config);
+}
+
+/** Fails with UnreachableError unless a broker answers a metadata request within `timeoutMs`. */
+export async function reachKafka(
+  options: Pick<KafkaOptions, 'brokers' | 'ssl' | 'sasl'>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const config: KafkaConfig = {
+    clientId: 'apilog-preflight',
+    brokers: [...options.brokers],
+    connectionTimeout: Math.min(3000, timeoutMs),
+    requestTimeout: timeoutMs,
+    retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1000 },
+    logLevel: logLevel.NOTHING,
+  };
+  if (options.ssl !== undefined) config.ssl = options.ssl;
+  if (options.sasl !== undefined) config.sasl = options.sasl;
+  const admin = new Kafka(config).admin();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    });
+    await Promise.race([
+      (async () => {
+        await admin.connect();
+        await admin.describeCluster();
+      })(),
+      timeout,
+    ]);
+  } catch (error) {
+    throw new UnreachableError('Kafka', options.brokers.join(','), describeError(error), error);
+  } finally {
+    clearTimeout(timer);
+    await admin.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Schema registry access over the Confluent API (@kafkajs/confluent-schema-registry).
+ * Writer types are cached by id, with one request in flight per id; `cachedType` serves the hot path
+ * without an await.
+ */
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
+import { ApilogError, DecodeError, UnreachableError, describeError } from '../runtime/errors.ts';
+
+export interface RegistryOptions {
+  /** Base URL of the Confluent-compatible API, e.g. http://127.0.0.1:8081/apis/ccompat/v7. */
+  readonly url: string;
+  /** Per-request timeout. @default 10000 */
+  readonly timeoutMs?: number;
+}
+
+export class SchemaRegistryClient {
+  readonly url: string;
+  private readonly client: SchemaRegistry;
+  private readonly types = new Map<number, avro.Type>();
+  private readonly inFlight = new Map<number, Promise<avro.Type>>();
+  private readonly timeoutMs: number;
+
+  constructor(options: RegistryOptions) {
+    this.url = options.url.replace(/\/+$/, '');
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.client = new SchemaRegistry({ host: this.url, retry: { retries: 0 } });
+  }
+
+  /** Fails with UnreachableError unless the registry answers its subjects listing. */
+  async ping(): Promise<void> {
+    try {
+      const res = await fetch(`${this.url}/subjects`, { signal: AbortSignal.timeout(this.timeoutMs) });
+      if (!res.ok) throw new Error(`HTTP ${res.status} from ${this.url}/subjects`);
+      await res.arrayBuffer();
+    } catch (error) {
+      throw new UnreachableError('schema registry', this.url, describeError(error), error);
+    }
+  }
+
+  /** Registers (or finds) `schema` under `subject` with BACKWARD compatibility; returns its id. */
+  async register(subject: string, schema: string): Promise<number> {
+    try {
+      const { id } = await this.client.register({ type: SchemaType.AVRO, schema }, { subject });
+      return id;
+    } catch (error) {
+      throw this.classify(error, `registering a schema under ${subject}`);
+    }
+  }
+
+  /** The writer type for a schema id if it is already cached. */
+  cachedType(id: number): avro.Type | undefined {
+    return this.types.get(id);
+  }
+
+  /** The writer type for a schema id, fetched once (concurrent callers share one request). */
+  typeOf(id: number): Promise<avro.Type> {
+    const cached = this.types.get(id);
+    if (cached) return Promise.resolve(cached);
+    let pending = this.inFlight.get(id);
+    if (!pending) {
+      pending = this.fetchType(id).finally(() => this.inFlight.delete(id));
+      this.inFlight.set(id, pending);
+    }
+    return pending;
+  }
+
+  private async fetchType(id: number): Promise<avro.Type> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}/schemas/ids/${id}`, { signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (error) {
+      throw new UnreachableError('schema registry', this.url, describeError(error), error);
+    }
+    if (res.status === 404) {
+      await res.arrayBuffer();
+      throw new DecodeError('unknown-schema-id', `schema id ${id} is not in the registry at ${this.url}`);
+    }
+    if (!res.ok) {
+      throw new ApilogError(`schema registry answered HTTP ${res.status} for schema id ${id}`, { retriable: res.status >= 500 });
+    }
+    const body = (await res.json()) as { schema?: unknown; schemaType?: unknown };
+    if (typeof body.schema !== 'string') throw new ApilogError(`schema registry returned no schema for id ${id}`);
+    if (body.schemaType !== undefined && body.schemaType !== 'AVRO') {
+      throw new DecodeError('unknown-schema-id', `schema id ${id} is ${String(body.schemaType)}, not AVRO`);
+    }
+    const type = avro.Type.forSchema(JSON.parse(body.schema) as avro.Schema);
+    this.types.set(id, type);
+    return type;
+  }
+
+  private classify(error: unknown, what: string): Error {
+    if (error instanceof ApilogError) return error;
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number') {
+      return new ApilogError(`schema registry refused ${what}: ${describeError(error)}`, { retriable: status >= 500, cause: error });
+    }
+    return new UnreachableError('schema registry', this.url, describeError(error), error);
+  }
+}

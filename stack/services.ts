@@ -1,0 +1,326 @@
+/**
+ * The local stack's services, started natively (no Docker): Apache Kafka in KRaft mode from Maven Central,
+ * Apicurio Registry (Confluent-compatible API) from Maven Central, and Debian's ClickHouse server.
+ *
+ * Each service knows how to install itself (cached under CACHE_DIR), prepare its data and config under
+ * STACK_DIR, start, and answer a health probe. Starting and stopping go by pid file only.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import {
+  CACHE_DIR,
+  CLICKHOUSE_HTTP_PORT,
+  CLICKHOUSE_TCP_PORT,
+  KAFKA_CONTROLLER_PORT,
+  KAFKA_PORT,
+  LOCAL_SCHEMA_REGISTRY_URL,
+  PROJECT_ROOT,
+  REGISTRY_PORT,
+  STACK_DIR,
+} from './endpoints.ts';
+
+export const KAFKA_VERSION = '3.9.1';
+export const APICURIO_VERSION = '3.0.9';
+
+export type ServiceName = 'kafka' | 'registry' | 'clickhouse';
+export const SERVICE_NAMES: readonly ServiceName[] = ['kafka', 'registry', 'clickhouse'];
+
+export interface Service {
+  /** Which kind of service this is. */
+  readonly name: ServiceName;
+  /** Names its pid file, log file and data directory: the kind for the shared stack, another id for a private instance. */
+  readonly id: string;
+  /** What clients connect to, for messages and the env file. */
+  readonly endpoint: string;
+  /** A string in the process's command line that proves a pid is this service. */
+  readonly marker: string;
+  readonly startTimeoutMs: number;
+  /** Downloads or installs what is missing; idempotent. Returns a note when it did work. */
+  install(): string | undefined;
+  /** Writes config and prepares the data directory; idempotent. */
+  prepare(): void;
+  command(): { command: string; args: string[] };
+  /** One quick probe: true when the service answers as healthy. */
+  healthy(): Promise<boolean>;
+}
+
+export const LOG_DIR = join(STACK_DIR, 'logs');
+export const PID_DIR = join(STACK_DIR, 'pids');
+export const DATA_DIR = join(STACK_DIR, 'data');
+
+export const pidFileOf = (id: string) => join(PID_DIR, `${id}.pid`);
+export const logFileOf = (id: string) => join(LOG_DIR, `${id}.log`);
+
+export class StackError extends Error {}
+
+function run(command: string, args: string[], what: string): void {
+  try {
+    execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+  } catch (error) {
+    const e = error as { stdout?: Buffer; stderr?: Buffer; message: string };
+    const out = `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`.split('\n').slice(-20).join('\n');
+    throw new StackError(`${what} failed: ${e.message.split('\n')[0]}\n${out}`);
+  }
+}
+
+function hasCommand(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function requireCommand(command: string, why: string): void {
+  if (!hasCommand(command)) throw new StackError(`${command} is not installed (${why})`);
+}
+
+async function httpOk(url: string, expectBody?: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return false;
+    const body = await res.text();
+    return expectBody === undefined || body.includes(expectBody);
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- Kafka
+
+const kafkaHome = join(CACHE_DIR, `kafka-${KAFKA_VERSION}`);
+const kafkaLib = join(kafkaHome, 'lib');
+
+export interface KafkaInstance {
+  /** @default 'kafka' */
+  readonly id?: string;
+  /** @default 9092 */
+  readonly port?: number;
+  /** @default 9093 */
+  readonly controllerPort?: number;
+}
+
+/**
+ * A single-node KRaft Kafka (broker and controller in one JVM). The shared stack runs the default instance;
+ * crash tests that stop a broker start a private one (own id, ports and data) so other tests keep theirs.
+ */
+export function kafkaService(instance: KafkaInstance = {}): Service {
+  const id = instance.id ?? 'kafka';
+  const port = instance.port ?? KAFKA_PORT;
+  const controllerPort = instance.controllerPort ?? KAFKA_CONTROLLER_PORT;
+  const endpoint = `127.0.0.1:${port}`;
+  const data = join(DATA_DIR, id);
+  const config = join(STACK_DIR, id, 'server.properties');
+  return {
+    name: 'kafka',
+    id,
+    endpoint,
+    marker: config,
+    startTimeoutMs: 90_000,
+    install() {
+      if (existsSync(join(kafkaLib, `kafka_2.13-${KAFKA_VERSION}.jar`))) return undefined;
+      requireCommand('mvn', 'needed to fetch Apache Kafka from Maven Central');
+      const partial = `${kafkaLib}.partial`;
+      rmSync(partial, { recursive: true, force: true });
+      run(
+        'mvn',
+        [
+          '-B', '-q', '-f', join(PROJECT_ROOT, 'stack', 'kafka', 'pom.xml'),
+          `-Dkafka.version=${KAFKA_VERSION}`,
+          'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${partial}`,
+        ],
+        `downloading Apache Kafka ${KAFKA_VERSION} from Maven Central`,
+      );
+      rmSync(kafkaLib, { recursive: true, force: true });
+      mkdirSync(kafkaHome, { recursive: true });
+      renameSync(partial, kafkaLib);
+      return `Apache Kafka ${KAFKA_VERSION}: ${readdirSync(kafkaLib).length} jars`;
+    },
+    prepare() {
+      mkdirSync(join(STACK_DIR, id), { recursive: true });
+      mkdirSync(data, { recursive: true });
+      writeFileSync(
+        config,
+        [
+          '# Written by stack/services.ts: one KRaft node that is both broker and controller.',
+          'process.roles=broker,controller',
+          'node.id=1',
+          `controller.quorum.bootstrap.servers=127.0.0.1:${controllerPort}`,
+          `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+          `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+          'controller.listener.names=CONTROLLER',
+          'inter.broker.listener.name=PLAINTEXT',
+          'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+          `log.dirs=${data}`,
+          'num.partitions=1',
+          'auto.create.topics.enable=false',
+          // A single node: internal topics cannot have more than one replica.
+          'offsets.topic.replication.factor=1',
+          'offsets.topic.num.partitions=10',
+          'transaction.state.log.replication.factor=1',
+          'transaction.state.log.min.isr=1',
+          'transaction.state.log.num.partitions=10',
+          'group.initial.rebalance.delay.ms=0',
+          'log.retention.hours=168',
+          '',
+        ].join('\n'),
+      );
+      if (!existsSync(join(data, 'meta.properties'))) {
+        // A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
+        const clusterId = randomBytes(16).toString('base64url');
+        run(
+          'java',
+          ['-cp', `${kafkaLib}/*`, 'kafka.tools.StorageTool', 'format', '--standalone', '--cluster-id', clusterId, '--config', config],
+          'formatting Kafka storage',
+        );
+      }
+    },
+    command() {
+      return {
+        command: 'java',
+        args: [
+          '-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
+          `-Dlog4j.configuration=file:${join(PROJECT_ROOT, 'stack', 'kafka', 'log4j.properties')}`,
+          '-cp', `${kafkaLib}/*`, 'kafka.Kafka', config,
+        ],
+      };
+    },
+    async healthy() {
+      const client = new Kafka({
+        clientId: 'apilog-stack',
+        brokers: [endpoint],
+        connectionTimeout: 1000,
+        requestTimeout: 2000,
+        retry: { retries: 0 },
+        logLevel: logLevel.NOTHING,
+      });
+      const admin = client.admin();
+      try {
+        await admin.connect();
+        const cluster = await admin.describeCluster();
+        return cluster.brokers.length > 0 && cluster.controller !== null;
+      } catch {
+        return false;
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    },
+  };
+}
+
+export const kafka: Service = kafkaService();
+
+// ---------------------------------------------------------------- Apicurio Registry
+
+const registryHome = join(CACHE_DIR, `apicurio-registry-${APICURIO_VERSION}`);
+const registryJar = join(registryHome, `apicurio-registry-app-${APICURIO_VERSION}-runner.jar`);
+
+export const registry: Service = {
+  name: 'registry',
+  id: 'registry',
+  endpoint: LOCAL_SCHEMA_REGISTRY_URL,
+  marker: 'apicurio-registry-app',
+  startTimeoutMs: 120_000,
+  install() {
+    if (existsSync(registryJar)) return undefined;
+    requireCommand('mvn', 'needed to fetch Apicurio Registry from Maven Central');
+    requireCommand('jar', 'the JDK tool that unpacks the registry distribution');
+    const partial = `${registryHome}.partial`;
+    rmSync(partial, { recursive: true, force: true });
+    mkdirSync(partial, { recursive: true });
+    // The build attaches a runnable distribution (runner jar + lib/) as the `all` zip.
+    run(
+      'mvn',
+      ['-B', '-q', 'dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:zip:all`,
+        `-DoutputDirectory=${partial}`],
+      `downloading Apicurio Registry ${APICURIO_VERSION} from Maven Central`,
+    );
+    const zip = join(partial, `apicurio-registry-app-${APICURIO_VERSION}-all.zip`);
+    execFileSync('jar', ['xf', zip], { cwd: partial, stdio: 'ignore' });
+    rmSync(zip);
+    rmSync(registryHome, { recursive: true, force: true });
+    renameSync(partial, registryHome);
+    return `Apicurio Registry ${APICURIO_VERSION}`;
+  },
+  prepare() {
+    mkdirSync(join(DATA_DIR, 'registry'), { recursive: true });
+  },
+  command() {
+    return {
+      command: 'java',
+      args: [
+        '-Xms128m', '-Xmx384m', '-XX:+UseSerialGC', '-Djava.awt.headless=true',
+        `-Dquarkus.http.port=${REGISTRY_PORT}`, '-Dquarkus.http.host=127.0.0.1',
+        // Schemas persist in an H2 file, so schema ids stay valid across restarts of the stack.
+        `-Dapicurio.datasource.url=jdbc:h2:file:${join(DATA_DIR, 'registry', 'registry')}`,
+        '-jar', registryJar,
+      ],
+    };
+  },
+  healthy: () => httpOk(`${LOCAL_SCHEMA_REGISTRY_URL}/subjects`),
+};
+
+// ---------------------------------------------------------------- ClickHouse server (Debian)
+
+export interface ClickHouseInstance {
+  /** @default 'clickhouse' */
+  readonly id?: string;
+  /** @default 8123 */
+  readonly httpPort?: number;
+  /** @default 9000 */
+  readonly tcpPort?: number;
+}
+
+/** Debian's ClickHouse server on its own data directory; private instances serve restart tests. */
+export function clickhouseService(instance: ClickHouseInstance = {}): Service {
+  const id = instance.id ?? 'clickhouse';
+  const httpPort = instance.httpPort ?? CLICKHOUSE_HTTP_PORT;
+  const tcpPort = instance.tcpPort ?? CLICKHOUSE_TCP_PORT;
+  const endpoint = `http://127.0.0.1:${httpPort}`;
+  const data = join(DATA_DIR, id);
+  return {
+    name: 'clickhouse',
+    id,
+    endpoint,
+    marker: `--path=${data}/`,
+    startTimeoutMs: 60_000,
+    install() {
+      if (hasCommand('clickhouse-server')) return undefined;
+      if (process.getuid?.() !== 0 || !hasCommand('apt-get')) {
+        throw new StackError('clickhouse-server is not installed: run `apt-get install clickhouse-server` as root');
+      }
+      run('apt-get', ['update', '-qq'], 'apt-get update');
+      run('apt-get', ['install', '-y', '-qq', 'clickhouse-server', 'clickhouse-client'], 'installing clickhouse-server');
+      return 'clickhouse-server (Debian package)';
+    },
+    prepare() {
+      for (const sub of ['', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(data, sub), { recursive: true });
+    },
+    command() {
+      return {
+        command: 'clickhouse-server',
+        args: [
+          `--config-file=${join(PROJECT_ROOT, 'stack', 'clickhouse', 'config.xml')}`,
+          '--',
+          `--path=${data}/`,
+          `--tmp_path=${join(data, 'tmp')}/`,
+          `--user_files_path=${join(data, 'user_files')}/`,
+          `--format_schema_path=${join(data, 'format_schemas')}/`,
+          `--http_port=${httpPort}`,
+          `--tcp_port=${tcpPort}`,
+          `--logger.log=${join(LOG_DIR, `${id}-server.log`)}`,
+          `--logger.errorlog=${join(LOG_DIR, `${id}-server.err.log`)}`,
+        ],
+      };
+    },
+    healthy: () => httpOk(`${endpoint}/ping`, 'Ok.'),
+  };
+}
+
+export const clickhouse: Service = clickhouseService();
+
+export const SERVICES: Record<ServiceName, Service> = { kafka, registry, clickhouse };

@@ -1,0 +1,190 @@
+/**
+ * The local stack: `npm run stack -- up | down | status [kafka|registry|clickhouse ...]`.
+ *
+ * `up` installs what is missing (downloads cached in CACHE_DIR), starts each service that is not already
+ * running, waits for it to be healthy (with a timeout that names the service) and writes `.stack/env`.
+ * `down` stops exactly the processes `up` started, by pid. Both are idempotent.
+ */
+import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ENV_FILE, LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, STACK_DIR } from './endpoints.ts';
+import { livePid, startDetached, stopByPidFile, tail } from './processes.ts';
+import {
+  DATA_DIR,
+  logFileOf,
+  pidFileOf,
+  SERVICE_NAMES,
+  SERVICES,
+  StackError,
+  type Service,
+  type ServiceName,
+} from './services.ts';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+export interface UpOptions {
+  /** Print progress to stderr. @default true */
+  readonly verbose?: boolean;
+}
+
+/** Starts one service unless it already runs; resolves when it is healthy. */
+export async function startService(service: Service, options: UpOptions = {}): Promise<void> {
+  const verbose = options.verbose ?? true;
+  const pidFile = pidFileOf(service.id);
+  const logFile = logFileOf(service.id);
+  let pid = livePid(pidFile, service.marker);
+  if (pid === undefined) {
+    if (await service.healthy()) {
+      throw new StackError(
+        `${service.id}: something not started by this stack already answers at ${service.endpoint}; stop it or free the port`,
+      );
+    }
+    const installed = service.install();
+    if (installed && verbose) say(`  installed ${installed}`);
+    service.prepare();
+    const { command, args } = service.command();
+    pid = startDetached({ command, args, cwd: STACK_DIR, logFile, pidFile });
+    if (verbose) say(`  ${service.id}: started (pid ${pid}), waiting for ${service.endpoint}`);
+  }
+  const started = Date.now();
+  while (!(await service.healthy())) {
+    if (livePid(pidFile, service.marker) === undefined) {
+      throw new StackError(`${service.id} exited during start-up; last lines of ${logFile}:\n${tail(logFile)}`);
+    }
+    if (Date.now() - started > service.startTimeoutMs) {
+      throw new StackError(
+        `${service.id} did not become healthy at ${service.endpoint} within ${service.startTimeoutMs / 1000} s; ` +
+          `last lines of ${logFile}:\n${tail(logFile)}`,
+      );
+    }
+    await sleep(250);
+  }
+  if (verbose) say(`  ${service.id}: healthy at ${service.endpoint} (pid ${pid})`);
+}
+
+export async function up(names: readonly ServiceName[] = SERVICE_NAMES, options: UpOptions = {}): Promise<void> {
+  mkdirSync(STACK_DIR, { recursive: true });
+  // Kafka and ClickHouse do not depend on each other: install everything first, then start in order.
+  for (const name of names) await startService(SERVICES[name], options);
+  writeEnvFile();
+}
+
+export function writeEnvFile(): void {
+  mkdirSync(STACK_DIR, { recursive: true });
+  writeFileSync(
+    ENV_FILE,
+    [
+      '# Written by `npm run stack -- up`: the endpoints the local stack serves.',
+      `KAFKA_BROKERS=${LOCAL_KAFKA_BROKERS}`,
+      `SCHEMA_REGISTRY_URL=${LOCAL_SCHEMA_REGISTRY_URL}`,
+      `CLICKHOUSE_URL=${LOCAL_CLICKHOUSE_SERVER_URL}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+/** Stops a service started by this stack (shared or private instance). `signal` SIGKILL is for crash tests. */
+export async function stopService(
+  service: ServiceName | Service,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<number | undefined> {
+  const s = typeof service === 'string' ? SERVICES[service] : service;
+  return stopByPidFile(pidFileOf(s.id), s.marker, { signal });
+}
+
+export async function down(names: readonly ServiceName[] = SERVICE_NAMES, verbose = true): Promise<void> {
+  for (const name of [...names].reverse()) {
+    const pid = await stopService(name);
+    if (verbose) say(pid === undefined ? `  ${name}: not running` : `  ${name}: stopped (pid ${pid})`);
+  }
+}
+
+export interface ServiceStatus {
+  readonly name: ServiceName;
+  readonly pid: number | undefined;
+  readonly healthy: boolean;
+  readonly endpoint: string;
+}
+
+export async function status(names: readonly ServiceName[] = SERVICE_NAMES): Promise<ServiceStatus[]> {
+  return Promise.all(
+    names.map(async (name) => {
+      const service = SERVICES[name];
+      return {
+        name,
+        pid: livePid(pidFileOf(name), service.marker),
+        healthy: await service.healthy(),
+        endpoint: service.endpoint,
+      };
+    }),
+  );
+}
+
+function parseNames(args: string[]): ServiceName[] {
+  if (args.length === 0) return [...SERVICE_NAMES];
+  for (const a of args) {
+    if (!(SERVICE_NAMES as readonly string[]).includes(a)) {
+      throw new StackError(`unknown service "${a}" (services: ${SERVICE_NAMES.join(', ')})`);
+    }
+  }
+  return SERVICE_NAMES.filter((n) => args.includes(n));
+}
+
+const USAGE = `usage: npm run stack -- <up|down|status> [kafka|registry|clickhouse ...] [--clean]
+
+  up       install (cached) and start the services, wait until healthy, write .stack/env
+  down     stop the services this stack started (by pid); --clean also deletes their data
+  status   show each service's pid and health; exits 1 if any is down`;
+
+async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  const clean = rest.includes('--clean');
+  const names = parseNames(rest.filter((a) => !a.startsWith('--')));
+  switch (verb) {
+    case 'up': {
+      const t0 = Date.now();
+      say(`stack up: ${names.join(', ')}`);
+      await up(names);
+      say(`stack up: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; endpoints in ${ENV_FILE}`);
+      return 0;
+    }
+    case 'down':
+      say(`stack down: ${names.join(', ')}`);
+      await down(names);
+      if (clean) {
+        rmSync(DATA_DIR, { recursive: true, force: true });
+        rmSync(join(STACK_DIR, 'chdb'), { recursive: true, force: true });
+        say(`  data deleted`);
+      }
+      return 0;
+    case 'status': {
+      const rows = await status(names);
+      for (const r of rows) {
+        const state = r.healthy ? 'up' : r.pid !== undefined ? 'starting/unhealthy' : 'down';
+        process.stdout.write(`${r.name.padEnd(11)} ${state.padEnd(19)} ${String(r.pid ?? '-').padEnd(8)} ${r.endpoint}\n`);
+      }
+      return rows.every((r) => r.healthy) ? 0 : 1;
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return verb === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command "${verb}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`stack: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
