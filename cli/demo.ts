@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
-import { DEFAULT_TABLE, ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
+import { ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
 import { isServerUrl, openSink } from '../consumer/openSink.ts';
 import { ApiCallProducer } from '../producer/apiCallProducer.ts';
@@ -17,7 +17,10 @@ import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { LOCAL_CLICKHOUSE_SERVER_URL } from '../stack/endpoints.ts';
 import type { ServiceName } from '../stack/services.ts';
 import { up } from '../stack/stack.ts';
-import type { Endpoints } from './endpoints.ts';
+import type { Command } from 'commander';
+import { DEFAULT_TABLE } from '../consumer/apiCallsTable.ts';
+import { positiveInt } from './arguments.ts';
+import { resolveEndpoints, withEndpoints, type EndpointFlags, type Endpoints } from './endpoints.ts';
 import { preflight } from './preflight.ts';
 
 export interface DemoOptions {
@@ -118,4 +121,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   say('');
   await sink.close();
   return { produced: options.count, rows };
+}
+
+export function registerDemo(program: Command): void {
+  withEndpoints(program.command('demo'))
+    .description('run the pipeline end to end on local defaults (starts the local stack if needed) and print what landed')
+    .option('--count <n>', 'events to produce', positiveInt, 10_000)
+    .option('--apis <n>', 'distinct API names', positiveInt, 12)
+    .option('--partitions <n>', 'partitions of the topic when it is created', positiveInt, 6)
+    .option('--table <name>', 'ClickHouse table', DEFAULT_TABLE)
+    .option('--timeout <seconds>', 'give up waiting for rows after this long', positiveInt, 120)
+    .action(async (opts: EndpointFlags & { count: number; apis: number; partitions: number; table: string; timeout: number }) => {
+      const result = await runDemo({
+        endpoints: resolveEndpoints(opts),
+        count: opts.count,
+        apis: opts.apis,
+        partitions: opts.partitions,
+        table: opts.table,
+        timeoutMs: opts.timeout * 1000,
+      });
+      process.stdout.write(`${JSON.stringify({ produced: result.produced, rows: result.rows })}\n`);
+      process.exitCode = result.rows === result.produced ? 0 : 1;
+    });
 }
