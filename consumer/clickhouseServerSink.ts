@@ -1,6 +1,6 @@
 /** A ClickHouse server over HTTP, through the official client (@clickhouse/client). */
 import { Readable } from 'node:stream';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
 import { checkTableName, type QueryParams, type Sink, type TableColumn } from './sink.ts';
 
@@ -39,6 +39,8 @@ export class ClickHouseServerSink implements Sink {
       url: options.url,
       request_timeout: options.requestTimeoutMs ?? 30_000,
       application: 'apilog',
+      // The client logs failed requests itself (with stack traces); failures reach us as errors, classified below.
+      log: { level: ClickHouseLogLevel.OFF },
     };
     const username = options.username ?? process.env['CLICKHOUSE_USER'];
     const password = options.password ?? process.env['CLICKHOUSE_PASSWORD'];
