@@ -1,9 +1,10 @@
-/** Creates the API-call table a sink writes to, in the dialect its ClickHouse version speaks. */
-import { readFileSync } from 'node:fs';
-import { checkTableName, type Sink } from './sink.ts';
-
-const CURRENT = readFileSync(new URL('../schemas/clickhouse/api_calls.sql', import.meta.url), 'utf8');
-const LEGACY = readFileSync(new URL('../schemas/clickhouse/api_calls.legacy.sql', import.meta.url), 'utf8');
+/**
+ * Brings the API-call table (and, on current ClickHouse, its rollups) up to date by applying the migrations
+ * in schemas/clickhouse/migrations/ for the engine the sink speaks to: the current series on ClickHouse 20.x
+ * and later (the embedded engine), the legacy series on Debian's 18.16 server.
+ */
+import { migrate, type Dialect, type MigrateResult, type Retention } from '../schemas/migrations.ts';
+import type { Sink } from './sink.ts';
 
 export const DEFAULT_TABLE = 'api_calls';
 
@@ -13,12 +14,19 @@ export async function isLegacyServer(sink: Sink): Promise<boolean> {
   return major < 20;
 }
 
-export async function ensureApiCallsTable(sink: Sink, table = DEFAULT_TABLE): Promise<void> {
-  const ddl = (await isLegacyServer(sink)) ? LEGACY : CURRENT;
-  const sql = ddl
-    .split('\n')
-    .filter((line) => !line.trimStart().startsWith('--'))
-    .join('\n')
-    .replaceAll('{table}', checkTableName(table));
-  await sink.command(sql);
+/** Which migration series a sink takes. */
+export async function dialectOf(sink: Sink): Promise<Dialect> {
+  return (await isLegacyServer(sink)) ? 'legacy' : 'current';
+}
+
+export interface EnsureTableOptions {
+  /** Apply migrations up to this version only (tests of schema evolution). @default all */
+  readonly to?: number;
+  /** Retention to set; see MigrateOptions.retention. */
+  readonly retention?: Partial<Retention>;
+}
+
+/** Applies the pending migrations for `table`; safe to call on every start. */
+export async function ensureApiCallsTable(sink: Sink, table = DEFAULT_TABLE, options: EnsureTableOptions = {}): Promise<MigrateResult> {
+  return migrate(sink, { table, dialect: await dialectOf(sink), ...options });
 }

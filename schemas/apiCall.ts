@@ -1,6 +1,6 @@
 /**
  * The API-call event: the contract between producers and the consumer.
- * The Avro schema in avro/api_call.v1.avsc is the source of truth; this type mirrors it.
+ * The Avro schemas in avro/api_call.v<N>.avsc are the source of truth; these types mirror them.
  */
 import { readFileSync } from 'node:fs';
 import avro from 'avsc';
@@ -36,6 +36,28 @@ export const API_CALL_SCHEMA_V1: string = readFileSync(new URL('./avro/api_call.
 
 /** avsc type of version 1. Logical types are left as their underlying types (ts stays a number). */
 export const apiCallTypeV1 = avro.Type.forSchema(JSON.parse(API_CALL_SCHEMA_V1) as avro.Schema);
+
+/** Version 2 adds fields, each with a default (BACKWARD compatible with version 1). */
+export interface ApiCallEventV2 extends ApiCallEvent {
+  /** 'http', 'h2', 'grpc', … Default 'http'. */
+  protocol: string;
+  /** Default ''. */
+  region: string;
+  /** 0 for a first attempt. Default 0. */
+  retry_attempt: number;
+  upstream_latency_us: number | null;
+  user_agent: string | null;
+}
+
+export const API_CALL_SCHEMA_V2: string = readFileSync(new URL('./avro/api_call.v2.avsc', import.meta.url), 'utf8');
+
+export const apiCallTypeV2 = avro.Type.forSchema(JSON.parse(API_CALL_SCHEMA_V2) as avro.Schema);
+
+/** Every version of the contract, oldest first; the last is the one producers should write. */
+export const API_CALL_SCHEMAS: readonly { readonly version: number; readonly text: string }[] = [
+  { version: 1, text: API_CALL_SCHEMA_V1 },
+  { version: 2, text: API_CALL_SCHEMA_V2 },
+];
 
 /** The registry subject for a topic's values (TopicNameStrategy). */
 export const valueSubject = (topic: string) => `${topic}-value`;

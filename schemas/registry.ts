@@ -48,6 +48,74 @@ export class SchemaRegistryClient {
     }
   }
 
+  /**
+   * The compatibility level that governs `subject`: its own, else the registry's global one.
+   * Apicurio answers a subject without its own rule with NONE rather than with the global level.
+   */
+  async compatibilityLevel(subject: string): Promise<string> {
+    const own = await this.call<{ compatibilityLevel?: unknown }>('GET', `/config/${encodeURIComponent(subject)}?defaultToGlobal=true`);
+    const found = own.status === 404 ? await this.call<{ compatibilityLevel?: unknown }>('GET', '/config') : own;
+    const level = found.body?.compatibilityLevel;
+    if (typeof level !== 'string') throw new ApilogError(`schema registry answered no compatibility level for ${subject} (HTTP ${found.status})`);
+    return level.toUpperCase();
+  }
+
+  /** The registered version numbers of `subject`, oldest first; empty if the subject does not exist. */
+  async versions(subject: string): Promise<number[]> {
+    const res = await this.call<unknown>('GET', `/subjects/${encodeURIComponent(subject)}/versions`);
+    if (res.status === 404) return [];
+    if (!Array.isArray(res.body) || !res.body.every((v) => typeof v === 'number')) {
+      throw new ApilogError(`schema registry answered an unexpected version list for ${subject}`);
+    }
+    return res.body as number[];
+  }
+
+  /**
+   * Asks the registry whether `schema` may be registered as the next version of `subject`, under the subject's
+   * compatibility level (POST /compatibility/subjects/{subject}/versions/latest). `undefined` when the subject
+   * does not exist (Confluent answers 404; Apicurio 3.0.9 answers is_compatible=true, so callers check `versions` first).
+   */
+  async testCompatibility(subject: string, schema: string): Promise<{ compatible: boolean; messages: string[] } | undefined> {
+    const res = await this.call<{ is_compatible?: unknown; messages?: unknown }>(
+      'POST',
+      `/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`,
+      { schema },
+    );
+    if (res.status === 404) return undefined;
+    if (typeof res.body?.is_compatible !== 'boolean') {
+      throw new ApilogError(`schema registry's compatibility check for ${subject} answered HTTP ${res.status} without is_compatible`, {
+        retriable: res.status >= 500,
+      });
+    }
+    const messages = Array.isArray(res.body.messages) ? res.body.messages.map(String) : [];
+    return { compatible: res.body.is_compatible, messages };
+  }
+
+  /** One JSON request to the Confluent API; non-2xx answers other than 404 are errors (5xx retriable). */
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T | undefined }> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`, {
+        method,
+        signal: AbortSignal.timeout(this.timeoutMs),
+        headers: body === undefined ? {} : { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new UnreachableError('schema registry', this.url, describeError(error), error);
+    }
+    const text = await res.text();
+    if (res.status === 404) return { status: 404, body: undefined };
+    if (!res.ok) {
+      throw new ApilogError(`schema registry answered HTTP ${res.status} to ${method} ${path}: ${text.slice(0, 300)}`, { retriable: res.status >= 500 });
+    }
+    try {
+      return { status: res.status, body: JSON.parse(text) as T };
+    } catch (error) {
+      throw new ApilogError(`schema registry answered ${method} ${path} with text that is not JSON: ${text.slice(0, 100)}`, { cause: error });
+    }
+  }
+
   /** The writer type for a schema id if it is already cached. */
   cachedType(id: number): avro.Type | undefined {
     return this.types.get(id);

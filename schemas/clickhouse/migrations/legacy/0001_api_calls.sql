@@ -1,5 +1,6 @@
--- The raw API-call log table for old servers (Debian's ClickHouse 18.16), which lack DateTime64, Map and
--- LowCardinality: ts is epoch milliseconds, attributes a JSON object as text.
+-- Legacy series, 0001: the raw API-call log table for old servers (Debian's ClickHouse 18.16), which lack
+-- DateTime64, Map, LowCardinality, TTL and column codecs: ts is epoch milliseconds, attributes a JSON object as
+-- text, no retention and no rollups (the analysts' page, docs/queries.sql, needs the current series).
 CREATE TABLE IF NOT EXISTS {table}
 (
     event_id       String,
@@ -32,4 +33,4 @@ CREATE TABLE IF NOT EXISTS {table}
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(date)
-ORDER BY (api, ts)
+ORDER BY (api, ts);

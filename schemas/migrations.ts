@@ -1,0 +1,250 @@
+/**
+ * ClickHouse migrations: versioned SQL files applied in order, each recorded in `apilog_migrations`, so running
+ * them again does nothing. Two series, because the engines differ:
+ * - `clickhouse/migrations/NNNN_name.sql` for current ClickHouse (20.x and later; verified on the embedded engine),
+ * - `clickhouse/migrations/legacy/NNNN_name.sql` for Debian's 18.16 server (no DateTime64, Map, TTL, codecs).
+ *
+ * A file holds statements, each ending with `;` at the end of a line; `--` lines are comments. Placeholders:
+ * `{table}` (the raw table; the rollups are `{table}_1m`, `{table}_1h`, `{table}_clients_1h`) and the retention
+ * days `{raw_ttl_days}`, `{minute_ttl_days}`, `{hour_ttl_days}`. Every statement is idempotent by itself
+ * (IF NOT EXISTS; on the legacy server, which lacks ADD COLUMN IF NOT EXISTS, a single-column ADD COLUMN is skipped
+ * when the column exists), so a migration interrupted half-way is simply run again; it is recorded only after all its
+ * statements succeeded. An applied migration whose file changed since is an error: write a new migration instead.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { ApilogError, ConfigError } from '../runtime/errors.ts';
+import { checkTableName, type Sink } from '../consumer/sink.ts';
+
+export type Dialect = 'current' | 'legacy';
+
+export interface Migration {
+  readonly version: number;
+  /** The file name without the number and extension, e.g. 'rollup_minute'. */
+  readonly name: string;
+  readonly file: string;
+  /** sha256 of the file's text, recorded when applied. */
+  readonly checksum: string;
+  /** The statements, placeholders not yet filled. */
+  readonly statements: readonly string[];
+}
+
+/** How long each level keeps data, in days (ClickHouse TTL). Not available on the legacy server. */
+export interface Retention {
+  /** Raw rows. @default 30 */
+  readonly rawDays: number;
+  /** Per-minute rollups. @default 90 */
+  readonly minuteDays: number;
+  /** Hourly rollups (per API and per client). @default 730 */
+  readonly hourDays: number;
+}
+
+export const DEFAULT_RETENTION: Retention = { rawDays: 30, minuteDays: 90, hourDays: 730 };
+
+export const MIGRATIONS_TABLE = 'apilog_migrations';
+
+const DIRECTORIES: Record<Dialect, URL> = {
+  current: new URL('./clickhouse/migrations/', import.meta.url),
+  legacy: new URL('./clickhouse/migrations/legacy/', import.meta.url),
+};
+
+/** Splits a migration file into statements: comment lines dropped, statements end with `;` at a line end. */
+export function splitStatements(text: string): string[] {
+  const body = text
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('--'))
+    .join('\n');
+  return body
+    .split(/;[ \t]*$/m)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** The migrations of a series, in version order. Fails on a gap or a repeated number. */
+export function loadMigrations(dialect: Dialect): Migration[] {
+  const dir = DIRECTORIES[dialect];
+  const out: Migration[] = [];
+  for (const file of readdirSync(dir).sort()) {
+    if (!file.endsWith('.sql')) continue;
+    const m = /^(\d{4})_([a-z0-9_]+)\.sql$/.exec(file);
+    if (!m) throw new ApilogError(`migration file ${file} is not named NNNN_name.sql`);
+    const text = readFileSync(new URL(file, dir), 'utf8');
+    out.push({
+      version: Number(m[1]),
+      name: m[2]!,
+      file,
+      checksum: createHash('sha256').update(text).digest('hex'),
+      statements: splitStatements(text),
+    });
+  }
+  out.forEach((migration, i) => {
+    if (migration.version !== i + 1) throw new ApilogError(`${dialect} migrations must be numbered 0001, 0002, … without gaps; found ${migration.file}`);
+  });
+  return out;
+}
+
+/** Retention values are positive whole days; anything else fails with a message naming the level. */
+export function checkRetention(retention: Partial<Retention>): void {
+  for (const [key, value] of Object.entries(retention)) {
+    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
+      throw new ConfigError(`retention ${key} must be a positive whole number of days, not ${String(value)}`);
+    }
+  }
+}
+
+/** Fills the placeholders of one statement. */
+export function renderStatement(statement: string, table: string, retention: Retention): string {
+  checkRetention(retention);
+  const rendered = statement
+    .replaceAll('{table}', checkTableName(table))
+    .replaceAll('{raw_ttl_days}', String(retention.rawDays))
+    .replaceAll('{minute_ttl_days}', String(retention.minuteDays))
+    .replaceAll('{hour_ttl_days}', String(retention.hourDays));
+  const left = /\{(table|[a-z_]+_ttl_days)\}/.exec(rendered);
+  if (left) throw new ApilogError(`migration statement has an unknown placeholder ${left[0]}`);
+  return rendered;
+}
+
+export interface MigrateOptions {
+  /** The raw table; the rollups are named after it. */
+  readonly table: string;
+  readonly dialect: Dialect;
+  /** Apply migrations up to this version only. @default the last */
+  readonly to?: number;
+  /**
+   * Retention for tables created now; values given here are also applied to existing tables (ALTER … MODIFY TTL)
+   * when they differ. Values not given keep what the tables have. @default DEFAULT_RETENTION for new tables
+   */
+  readonly retention?: Partial<Retention>;
+}
+
+export interface AppliedMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly checksum: string;
+}
+
+export interface MigrateResult {
+  /** Versions applied by this call. */
+  readonly applied: readonly Migration[];
+  /** Versions that were already recorded. */
+  readonly skipped: readonly Migration[];
+  /** ALTER … MODIFY TTL statements run because the retention changed. */
+  readonly retentionChanges: readonly string[];
+}
+
+function definedOnly(retention: Partial<Retention>): Partial<Retention> {
+  return Object.fromEntries(Object.entries(retention).filter(([, v]) => v !== undefined)) as Partial<Retention>;
+}
+
+/** The migrations table sits in the raw table's database. */
+function migrationsTableFor(table: string): string {
+  const dot = checkTableName(table).indexOf('.');
+  return dot < 0 ? MIGRATIONS_TABLE : `${table.slice(0, dot)}.${MIGRATIONS_TABLE}`;
+}
+
+async function ensureMigrationsTable(sink: Sink, table: string): Promise<string> {
+  const name = migrationsTableFor(table);
+  await sink.command(
+    `CREATE TABLE IF NOT EXISTS ${name} (target String, version UInt32, name String, checksum String, applied_at DateTime DEFAULT now())
+     ENGINE = MergeTree ORDER BY (target, version)`,
+  );
+  return name;
+}
+
+/** Migrations recorded for `table`, by version (a migration recorded twice by two concurrent runs counts once). */
+export async function appliedMigrations(sink: Sink, table: string): Promise<AppliedMigration[]> {
+  const name = await ensureMigrationsTable(sink, table);
+  const rows = await sink.query<{ version: number | string; name: string; checksum: string }>(
+    `SELECT version, any(name) AS name, any(checksum) AS checksum FROM ${name} WHERE target = {target:String} GROUP BY version ORDER BY version`,
+    { target: table },
+  );
+  return rows.map((r) => ({ version: Number(r.version), name: r.name, checksum: r.checksum }));
+}
+
+/** Applies the migrations of `options.dialect` that `table` has not had yet, in order. Safe to run again. */
+export async function migrate(sink: Sink, options: MigrateOptions): Promise<MigrateResult> {
+  const table = checkTableName(options.table);
+  const migrations = loadMigrations(options.dialect);
+  const to = options.to ?? migrations.length;
+  if (!Number.isInteger(to) || to < 0 || to > migrations.length) {
+    throw new ConfigError(`--to ${to}: the ${options.dialect} series has versions 1 to ${migrations.length}`);
+  }
+  if (options.retention) checkRetention(options.retention);
+  const retention: Retention = { ...DEFAULT_RETENTION, ...definedOnly(options.retention ?? {}) };
+  const recordsTable = await ensureMigrationsTable(sink, table);
+  const done = new Map((await appliedMigrations(sink, table)).map((m) => [m.version, m]));
+  const applied: Migration[] = [];
+  const skipped: Migration[] = [];
+  for (const migration of migrations.slice(0, to)) {
+    const recorded = done.get(migration.version);
+    if (recorded) {
+      if (recorded.checksum !== migration.checksum) {
+        throw new ApilogError(
+          `migration ${migration.file} was applied to ${table} with checksum ${recorded.checksum.slice(0, 12)}… but the file now ` +
+            `has ${migration.checksum.slice(0, 12)}…: applied migrations must not change; add a new one`,
+        );
+      }
+      skipped.push(migration);
+      continue;
+    }
+    for (const statement of migration.statements) {
+      const sql = renderStatement(statement, table, retention);
+      if (await columnAlreadyAdded(sink, sql)) continue;
+      await sink.command(sql);
+    }
+    const record = { target: table, version: migration.version, name: migration.name, checksum: migration.checksum };
+    await sink.insertJsonEachRow(recordsTable, Buffer.from(`${JSON.stringify(record)}\n`));
+    applied.push(migration);
+  }
+  const retentionChanges = options.dialect === 'current' && options.retention ? await applyRetention(sink, table, options.retention) : [];
+  return { applied, skipped, retentionChanges };
+}
+
+/**
+ * True for `ALTER TABLE t ADD COLUMN c …` (one column, no IF NOT EXISTS: the legacy server lacks it) when `t`
+ * already has `c`, so re-running an interrupted legacy migration does not fail on the columns it added.
+ */
+async function columnAlreadyAdded(sink: Sink, sql: string): Promise<boolean> {
+  const m = /^ALTER\s+TABLE\s+(\S+)\s+ADD\s+COLUMN\s+(?!IF\s)([A-Za-z_][A-Za-z0-9_]*)\s[^,]*$/i.exec(sql);
+  if (!m) return false;
+  const columns = await sink.describe(m[1]!);
+  return columns.some((c) => c.name === m[2]);
+}
+
+/** The TTL clause each table of the current series has, as a function of its retention in days. */
+function ttlTargets(table: string, retention: Partial<Retention>): { table: string; days: number; ttl: (days: number) => string }[] {
+  const out: { table: string; days: number; ttl: (days: number) => string }[] = [];
+  if (retention.rawDays !== undefined) out.push({ table, days: retention.rawDays, ttl: (d) => `toDateTime(ts) + INTERVAL ${d} DAY` });
+  if (retention.minuteDays !== undefined) out.push({ table: `${table}_1m`, days: retention.minuteDays, ttl: (d) => `minute + INTERVAL ${d} DAY` });
+  if (retention.hourDays !== undefined) {
+    for (const t of [`${table}_1h`, `${table}_clients_1h`]) out.push({ table: t, days: retention.hourDays, ttl: (d) => `hour + INTERVAL ${d} DAY` });
+  }
+  return out;
+}
+
+/** Retention in days of an existing table, read from its engine definition; undefined if it has no TTL or does not exist. */
+export async function tableRetentionDays(sink: Sink, table: string): Promise<number | undefined> {
+  const dot = table.indexOf('.');
+  const rows = await sink.query<{ engine_full: string }>(
+    dot < 0
+      ? 'SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {name:String}'
+      : 'SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {name:String}',
+    dot < 0 ? { name: table } : { db: table.slice(0, dot), name: table.slice(dot + 1) },
+  );
+  const m = /TTL .*?toIntervalDay\((\d+)\)/.exec(rows[0]?.engine_full ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Changes the TTL of the tables whose retention differs from `retention` (only the levels it names). */
+async function applyRetention(sink: Sink, table: string, retention: Partial<Retention>): Promise<string[]> {
+  const changes: string[] = [];
+  for (const target of ttlTargets(table, retention)) {
+    const statement = `ALTER TABLE ${target.table} MODIFY TTL ${target.ttl(target.days)}`;
+    const current = await tableRetentionDays(sink, target.table);
+    if (current === undefined || current === target.days) continue;
+    await sink.command(statement);
+    changes.push(statement);
+  }
+  return changes;
+}
