@@ -1,0 +1,601 @@
+/**
+ * The logging SDK: what a service calls once per API call it serves or makes.
+ *
+ *   const apilog = await createApiLogger({ brokers: ['kafka:9092'], registry: 'http://registry:8081', topic: 'api_calls' });
+ *   apilog.log({ api: 'payments.charge', method: 'POST', route: '/v1/charges', path: '/v1/charges', status: 201, ... });
+ *   await apilog.close();
+ *
+ * `log(event)` is synchronous, never throws and allocates nothing when it accepts: it checks the event against
+ * the schema's fields (validate.ts), puts a reference in a bounded queue (queue.ts) and returns. Encoding
+ * (Avro, Confluent framing) and sending happen later, in batches, on a loop that keeps one batch in flight:
+ * idempotent kafkajs producer, acks from all in-sync replicas, key = API name, Java-compatible murmur2
+ * partitioning (partitioner.ts), GZIP or LZ4 (codecs.ts).
+ *
+ * The caller hands the event over: do not change it after log(). Missing `event_id` and `ts` are filled in
+ * (a random UUID, the time of the log() call) on a copy, when the event is encoded.
+ *
+ * Failure model:
+ * - invalid event: refused by log() (returns false), counted by reason, `onReject` called; never sent.
+ * - queue full: policy `drop` refuses the event (counted as dropped `queue_full`, a warning at most every
+ *   `warnIntervalMs`); policy `wait` returns a promise that resolves true once the event is queued, or false
+ *   (dropped `wait_timeout`) after `maxWaitMs`. log() itself never blocks either way.
+ * - broker unavailable: the batch in flight is retried as it is (same messages, same partitions, so the
+ *   idempotent producer's sequence numbers let the broker discard a copy it already has) with exponential
+ *   backoff and jitter, until it is acknowledged; meanwhile the queue fills, then drops — unless a spool is
+ *   configured, which takes everything behind the failing batch, in order, and drains once the broker is back.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kafka, Producer } from 'kafkajs';
+import { ConfigError, describeError } from '../runtime/errors.ts';
+import { createKafka } from '../runtime/kafka.ts';
+import type { Logger } from '../runtime/log.ts';
+import { API_CALL_SCHEMA_V1, type ApiCallEvent, apiCallTypeV1, valueSubject } from '../schemas/apiCall.ts';
+import { SchemaRegistryClient } from '../schemas/registry.ts';
+import { FramedEncoder } from '../schemas/wire.ts';
+import { COMPRESSIONS, compressionType, type CompressionName } from './codecs.ts';
+import { ProducerMetrics, type DropReason, type MetricsSnapshot } from './metrics.ts';
+import { KeyPartitioner, type SlottedMessage } from './partitioner.ts';
+import { EventQueue } from './queue.ts';
+import { Spool } from './spool.ts';
+import { EventValidator, type RejectReason } from './validate.ts';
+
+type NullableField = 'client_id' | 'client_ip' | 'user_id' | 'tenant_id' | 'trace_id' | 'span_id' | 'error_class' | 'error_message';
+
+/** What log() takes: an ApiCallEvent whose event_id, ts, nullable fields and attributes may be left out. */
+export type LogEvent = Omit<ApiCallEvent, 'event_id' | 'ts' | NullableField | 'attributes'> & {
+  event_id?: string;
+  ts?: number;
+  attributes?: Record<string, string>;
+} & { [K in NullableField]?: string | null };
+
+export type WhenFull = 'drop' | 'wait';
+
+export interface ApiLoggerOptions {
+  /** Kafka bootstrap brokers, host:port. Required unless `kafka` is given. */
+  readonly brokers?: readonly string[];
+  /** A kafkajs client to use instead of creating one from `brokers` (TLS, SASL, ...). */
+  readonly kafka?: Kafka;
+  /** The Confluent-compatible schema registry: its URL or a client. */
+  readonly registry: string | SchemaRegistryClient;
+  /** The topic of API-call events; the schema is registered under `<topic>-value`. */
+  readonly topic: string;
+  /** @default 'apilog-sdk' */
+  readonly clientId?: string;
+  /** Batch compression. @default 'lz4' */
+  readonly compression?: CompressionName;
+  /** Most events held in memory. @default 50000 */
+  readonly maxQueuedEvents?: number;
+  /** Most estimated bytes held in memory. @default 33554432 (32 MiB) */
+  readonly maxQueuedBytes?: number;
+  /** What log() does when the queue is full. @default 'drop' */
+  readonly whenFull?: WhenFull;
+  /** Policy `wait`: how long an event may wait for room before it is dropped. @default 5000 */
+  readonly maxWaitMs?: number;
+  /** Policy `wait`: most log() calls waiting at once; beyond that, events are dropped. @default 10000 */
+  readonly maxWaiting?: number;
+  /** Most events in one produce request. @default 5000 */
+  readonly batchMaxEvents?: number;
+  /** Most estimated bytes in one produce request. @default 1048576 */
+  readonly batchMaxBytes?: number;
+  /** How long the first event of a batch may wait for company. @default 10 */
+  readonly lingerMs?: number;
+  /** Largest event accepted (UTF-8 bytes of its strings + 10 per number). @default 65536 */
+  readonly maxEventBytes?: number;
+  /** Most attributes on one event. @default 64 */
+  readonly maxAttributes?: number;
+  /** First retry delay after a failed send; doubles up to `retryMaxMs`, with jitter. @default 100 */
+  readonly retryInitialMs?: number;
+  /** @default 5000 */
+  readonly retryMaxMs?: number;
+  /** An on-disk spool that takes what the broker cannot (outages of minutes). @default none */
+  readonly spool?: { readonly dir: string; /** @default 1073741824 (1 GiB) */ readonly maxBytes?: number };
+  /**
+   * Opt-in spreading of hot APIs: API name → number of partitions its events are spread over (round robin,
+   * starting at its murmur2 partition). Spread APIs lose per-API ordering across those partitions.
+   * @default {}
+   */
+  readonly hotKeys?: Readonly<Record<string, number>>;
+  /** Called (synchronously, errors swallowed and counted) for each event log() refuses as invalid. */
+  readonly onReject?: (reason: RejectReason, field: string, event: unknown) => void;
+  /** Where warnings go (queue full, broker unavailable). @default none */
+  readonly logger?: Logger;
+  /** At most one warning of a kind per this interval. @default 10000 */
+  readonly warnIntervalMs?: number;
+  /** close() flushes for at most this long. @default 10000 */
+  readonly closeTimeoutMs?: number;
+}
+
+export type ResolvedLoggerOptions = Readonly<
+  Required<Omit<ApiLoggerOptions, 'brokers' | 'kafka' | 'spool' | 'onReject' | 'logger' | 'registry'>> & {
+    brokers: readonly string[] | undefined;
+    kafka: Kafka | undefined;
+    registry: SchemaRegistryClient;
+    spool: { dir: string; maxBytes: number } | undefined;
+    onReject: ApiLoggerOptions['onReject'];
+    logger: Logger | undefined;
+  }
+>;
+
+const KNOWN_OPTIONS = new Set([
+  'brokers', 'kafka', 'registry', 'topic', 'clientId', 'compression', 'maxQueuedEvents', 'maxQueuedBytes', 'whenFull',
+  'maxWaitMs', 'maxWaiting', 'batchMaxEvents', 'batchMaxBytes', 'lingerMs', 'maxEventBytes', 'maxAttributes',
+  'retryInitialMs', 'retryMaxMs', 'spool', 'hotKeys', 'onReject', 'logger', 'warnIntervalMs', 'closeTimeoutMs',
+]);
+
+function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new ConfigError(`option ${name} must be a number >= ${min}, got ${String(v)}`);
+  return v;
+}
+
+/** Validates options, fills defaults; unknown or conflicting options fail here with a message naming them. */
+export function resolveLoggerOptions(options: ApiLoggerOptions): ResolvedLoggerOptions {
+  for (const key of Object.keys(options)) if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`unknown option ${key}`);
+  if (options.kafka === undefined && (options.brokers === undefined || options.brokers.length === 0)) {
+    throw new ConfigError('option brokers is required (or pass a kafkajs client as kafka)');
+  }
+  if (options.kafka !== undefined && options.brokers !== undefined) throw new ConfigError('give either brokers or kafka, not both');
+  if (typeof options.topic !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(options.topic)) {
+    throw new ConfigError(`option topic "${String(options.topic)}" is not a valid Kafka topic name`);
+  }
+  const compression = options.compression ?? 'lz4';
+  if (!COMPRESSIONS.includes(compression)) throw new ConfigError(`option compression must be one of ${COMPRESSIONS.join(', ')}`);
+  const whenFull = options.whenFull ?? 'drop';
+  if (whenFull !== 'drop' && whenFull !== 'wait') throw new ConfigError(`option whenFull must be 'drop' or 'wait'`);
+  const hotKeys = options.hotKeys ?? {};
+  for (const [api, spread] of Object.entries(hotKeys)) {
+    if (!Number.isInteger(spread) || spread < 1 || spread > 255) throw new ConfigError(`option hotKeys["${api}"] must be an integer 1..255`);
+  }
+  const registry = typeof options.registry === 'string' ? new SchemaRegistryClient({ url: options.registry }) : options.registry;
+  if (!(registry instanceof SchemaRegistryClient)) throw new ConfigError('option registry must be a URL or a SchemaRegistryClient');
+  const batchMaxBytes = positive('batchMaxBytes', options.batchMaxBytes, 1_048_576, 1024);
+  const maxEventBytes = positive('maxEventBytes', options.maxEventBytes, 65_536, 256);
+  if (maxEventBytes > batchMaxBytes) throw new ConfigError('option maxEventBytes must not exceed batchMaxBytes');
+  return {
+    brokers: options.brokers,
+    kafka: options.kafka,
+    registry,
+    topic: options.topic,
+    clientId: options.clientId ?? 'apilog-sdk',
+    compression,
+    maxQueuedEvents: positive('maxQueuedEvents', options.maxQueuedEvents, 50_000),
+    maxQueuedBytes: positive('maxQueuedBytes', options.maxQueuedBytes, 32 * 1024 * 1024, 1024),
+    whenFull,
+    maxWaitMs: positive('maxWaitMs', options.maxWaitMs, 5000, 0),
+    maxWaiting: positive('maxWaiting', options.maxWaiting, 10_000, 0),
+    batchMaxEvents: positive('batchMaxEvents', options.batchMaxEvents, 5000),
+    batchMaxBytes,
+    lingerMs: positive('lingerMs', options.lingerMs, 10, 0),
+    maxEventBytes,
+    maxAttributes: positive('maxAttributes', options.maxAttributes, 64, 0),
+    retryInitialMs: positive('retryInitialMs', options.retryInitialMs, 100),
+    retryMaxMs: positive('retryMaxMs', options.retryMaxMs, 5000),
+    spool: options.spool === undefined ? undefined : { dir: options.spool.dir, maxBytes: positive('spool.maxBytes', options.spool.maxBytes, 1024 ** 3, 1024) },
+    hotKeys,
+    onReject: options.onReject,
+    logger: options.logger,
+    warnIntervalMs: positive('warnIntervalMs', options.warnIntervalMs, 10_000, 0),
+    closeTimeoutMs: positive('closeTimeoutMs', options.closeTimeoutMs, 10_000, 0),
+  };
+}
+
+/** Broker answers that no retry can change: the batch is dropped (counted), not retried forever. */
+const PERMANENT_BROKER_ERRORS = new Set([
+  'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'UNSUPPORTED_COMPRESSION_TYPE',
+  'UNSUPPORTED_FOR_MESSAGE_FORMAT', 'INVALID_REQUIRED_ACKS',
+]);
+
+function permanentBrokerError(error: unknown): string | undefined {
+  for (let e = error as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (typeof e.type === 'string' && PERMANENT_BROKER_ERRORS.has(e.type)) return e.type;
+    e = (e.cause ?? e.originalError) as typeof e;
+  }
+  return undefined;
+}
+
+interface Waiter {
+  readonly event: LogEvent;
+  readonly size: number;
+  readonly deadline: number;
+  readonly resolve: (queued: boolean) => void;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Creates a logger: registers (or finds) the schema, connects the producer, opens the spool. */
+export async function createApiLogger(options: ApiLoggerOptions): Promise<ApiLogger> {
+  const resolved = resolveLoggerOptions(options);
+  const schemaId = await resolved.registry.register(valueSubject(resolved.topic), API_CALL_SCHEMA_V1);
+  const spool = resolved.spool ? await Spool.open(resolved.spool.dir, resolved.spool.maxBytes) : undefined;
+  const logger = new ApiLogger(resolved, schemaId, spool);
+  await logger.start();
+  return logger;
+}
+
+export class ApiLogger {
+  readonly schemaId: number;
+  private readonly o: ResolvedLoggerOptions;
+  private readonly validator: EventValidator;
+  private readonly queue: EventQueue<LogEvent>;
+  private readonly encoder: FramedEncoder<LogEvent>;
+  private readonly partitioner: KeyPartitioner;
+  private readonly producer: Producer;
+  private readonly compression: ReturnType<typeof compressionType>;
+  private readonly metricsState: ProducerMetrics;
+  private readonly waiters: Waiter[] = [];
+  private waiterTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private wakeScheduled = false;
+  private pumping: Promise<void> | undefined;
+  private connected = false;
+  /** True from a failed send until a send succeeds: the spool (if any) takes everything behind it. */
+  private degraded = false;
+  private closing = false;
+  private closed = false;
+  private closeDeadline = Infinity;
+  /** Events accepted in this process that are done: acknowledged, or dropped after acceptance. */
+  private settled = 0;
+  private readonly flushWaiters: { target: number; resolve: () => void }[] = [];
+  private readonly lastWarn = new Map<string, number>();
+  private readonly suppressed = new Map<string, number>();
+  private readonly batchScratch: LogEvent[] = [];
+
+  /** Use createApiLogger(). */
+  constructor(options: ResolvedLoggerOptions, schemaId: number, private readonly spool: Spool | undefined) {
+    this.o = options;
+    this.schemaId = schemaId;
+    this.validator = new EventValidator({ maxEventBytes: options.maxEventBytes, maxAttributes: options.maxAttributes });
+    this.queue = new EventQueue(options.maxQueuedEvents, options.maxQueuedBytes);
+    this.encoder = new FramedEncoder<LogEvent>(apiCallTypeV1, schemaId);
+    this.partitioner = new KeyPartitioner(new Map(Object.entries(options.hotKeys)));
+    this.compression = compressionType(options.compression);
+    const kafka =
+      options.kafka ??
+      createKafka({ brokers: options.brokers!, clientId: options.clientId, connectionTimeoutMs: 3000, ...(options.logger ? { logger: options.logger } : {}) });
+    this.producer = kafka.producer({
+      createPartitioner: this.partitioner.kafkajs(),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // kafkajs retries briefly inside one send; the long retry (and the spool) is this class's loop.
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    this.metricsState = new ProducerMetrics(() => ({
+      queueDepth: this.queue.length,
+      queueBytes: this.queue.bytes,
+      spoolBytes: this.spool?.pendingBytes ?? 0,
+      waiting: this.waiters.length,
+    }));
+  }
+
+  /** Connects, and starts draining a spool left by an earlier process. Failing to connect is not fatal: sends retry. */
+  async start(): Promise<void> {
+    try {
+      await this.ensureConnected();
+    } catch (error) {
+      this.warn('connect', `apilog: cannot reach Kafka yet (${describeError(error)}); events queue and sends retry`);
+    }
+    if (this.spool?.hasData) this.wake();
+  }
+
+  /** The SDK's counters (cheap; a fresh object). */
+  metrics(): MetricsSnapshot {
+    return this.metricsState.snapshot();
+  }
+
+  /** For Prometheus: `apilog.prometheus.registerPrometheus(register)`. */
+  get prometheus(): Pick<ProducerMetrics, 'registerPrometheus'> {
+    return this.metricsState;
+  }
+
+  /**
+   * Validates and queues one event; returns at once. true: queued. false: refused (invalid, dropped, closed).
+   * A promise only with policy `wait` when the queue is full. Never throws.
+   */
+  log(event: LogEvent): boolean | Promise<boolean> {
+    try {
+      if (this.closing) return this.reject('closed', '', event);
+      const size = this.validator.validate(event);
+      if (size < 0) return this.reject(this.validator.lastReason, this.validator.lastField, event);
+      if (this.waiters.length > 0 || !this.queue.push(event, size)) return this.full(event, size);
+      this.metricsState.queued++;
+      if (this.lingerTimer === undefined && !this.wakeScheduled && this.pumping === undefined) {
+        this.lingerTimer = setTimeout(this.onLinger, this.o.lingerMs);
+      } else if (this.queue.length === this.o.batchMaxEvents && this.pumping === undefined) {
+        this.wake();
+      }
+      return true;
+    } catch (error) {
+      // A hostile object (a getter that throws, a revoked proxy): refused like any invalid event.
+      return this.reject('unreadable', describeError(error), event);
+    }
+  }
+
+  private readonly onLinger = () => {
+    this.lingerTimer = undefined;
+    this.wake();
+  };
+
+  private reject(reason: RejectReason, field: string, event: unknown): false {
+    this.metricsState.rejectedBy[reason]++;
+    const onReject = this.o.onReject;
+    if (onReject) {
+      try {
+        onReject(reason, field, event);
+      } catch (error) {
+        this.warn('onReject', `apilog: the onReject callback threw: ${describeError(error)}`);
+      }
+    }
+    return false;
+  }
+
+  private full(event: LogEvent, size: number): boolean | Promise<boolean> {
+    if (this.o.whenFull === 'wait' && this.waiters.length < this.o.maxWaiting) {
+      return new Promise<boolean>((resolve) => {
+        this.waiters.push({ event, size, deadline: Date.now() + this.o.maxWaitMs, resolve });
+        this.waiterTimer ??= setInterval(this.expireWaiters, Math.max(10, Math.min(100, this.o.maxWaitMs / 4)));
+        this.wake();
+      });
+    }
+    this.metricsState.droppedBy.queue_full++;
+    this.warn('queue_full', 'apilog: queue full, dropping events');
+    return false;
+  }
+
+  private readonly expireWaiters = () => {
+    const now = Date.now();
+    while (this.waiters.length > 0 && this.waiters[0]!.deadline <= now) {
+      this.waiters.shift()!.resolve(false);
+      this.metricsState.droppedBy.wait_timeout++;
+      this.warn('wait_timeout', 'apilog: queue full for longer than maxWaitMs, dropping events');
+    }
+    this.stopWaiterTimerIfIdle();
+  };
+
+  private stopWaiterTimerIfIdle(): void {
+    if (this.waiters.length === 0 && this.waiterTimer !== undefined) {
+      clearInterval(this.waiterTimer);
+      this.waiterTimer = undefined;
+    }
+  }
+
+  private admitWaiters(): void {
+    while (this.waiters.length > 0 && this.queue.push(this.waiters[0]!.event, this.waiters[0]!.size)) {
+      this.metricsState.queued++;
+      this.waiters.shift()!.resolve(true);
+    }
+    this.stopWaiterTimerIfIdle();
+  }
+
+  /** A warning at most once per warnIntervalMs per kind, with the count of the ones suppressed. */
+  private warn(kind: string, message: string): void {
+    const logger = this.o.logger;
+    if (!logger) return;
+    const now = Date.now();
+    const last = this.lastWarn.get(kind) ?? -Infinity;
+    if (now - last < this.o.warnIntervalMs) {
+      this.suppressed.set(kind, (this.suppressed.get(kind) ?? 0) + 1);
+      return;
+    }
+    this.lastWarn.set(kind, now);
+    const suppressed = this.suppressed.get(kind) ?? 0;
+    this.suppressed.set(kind, 0);
+    logger.warn({ kind, suppressed, ...this.metricsState.snapshot(), sendLatency: undefined }, message);
+  }
+
+  private wake(): void {
+    if (this.lingerTimer !== undefined) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = undefined;
+    }
+    if (this.pumping !== undefined || this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      if (this.pumping === undefined) {
+        this.pumping = this.pump().finally(() => {
+          this.pumping = undefined;
+          // Events logged while the last send was completing.
+          if (this.queue.length > 0 || this.waiters.length > 0 || this.spool?.hasData) this.wake();
+        });
+      }
+    });
+  }
+
+  private async ensureConnected(): Promise<void> {
+    if (this.connected) return;
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  /** The loop that moves events from the queue (and the spool) to Kafka, one batch in flight. */
+  private async pump(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.spool && (this.spool.hasData || (this.degraded && this.queue.length > 0))) {
+          await this.spill([]);
+          if (!this.spool.hasData) continue;
+          const batch = await this.spool.read(this.o.batchMaxEvents, this.o.batchMaxBytes);
+          const fresh = batch.messages.length - batch.replayed;
+          if (await this.sendWithRetry(batch.messages, fresh, true)) {
+            await this.spool.commit(batch.nextOffset);
+            this.metricsState.replayed += batch.replayed;
+          } else {
+            return; // closing: what is left stays in the spool for the next process
+          }
+          continue;
+        }
+        if (this.queue.length === 0) {
+          this.admitWaiters();
+          if (this.queue.length === 0) return;
+        }
+        const messages = this.encodeBatch();
+        if (messages.length === 0) continue;
+        if (!(await this.sendWithRetry(messages, messages.length, false))) return;
+      }
+    } catch (error) {
+      // A spool I/O error or a bug: say so loudly; the next log() wakes the loop again.
+      this.o.logger?.error({ err: error }, `apilog: the send loop failed: ${describeError(error)}`);
+      await sleep(this.o.retryInitialMs);
+    }
+  }
+
+  /** Takes one batch from the queue (letting waiters in) and encodes it. */
+  private encodeBatch(): SlottedMessage[] {
+    const events = this.queue.take(this.o.batchMaxEvents, this.o.batchMaxBytes, this.batchScratch);
+    this.admitWaiters();
+    const messages: SlottedMessage[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      events[i] = undefined as unknown as LogEvent;
+      try {
+        const complete = event.event_id === undefined || event.ts === undefined
+          ? { ...event, event_id: event.event_id ?? randomUUID(), ts: event.ts ?? Date.now() }
+          : event;
+        const key = complete.api;
+        messages.push({ key, value: this.encoder.encode(complete), slot: this.partitioner.nextSlot(key) });
+      } catch (error) {
+        this.drop('encode_failed', 1);
+        this.warn('encode_failed', `apilog: an event passed validation but could not be encoded: ${describeError(error)}`);
+      }
+    }
+    events.length = 0;
+    return messages;
+  }
+
+  /** Moves `before` (older) and then the whole queue into the spool, in order; counts what does not fit. */
+  private async spill(before: SlottedMessage[]): Promise<void> {
+    const spool = this.spool!;
+    let messages = before;
+    while (messages.length > 0 || this.queue.length > 0) {
+      if (messages.length === 0) messages = this.encodeBatch();
+      if (messages.length === 0) continue;
+      const fitted = await spool.append(messages);
+      this.metricsState.spooled += fitted;
+      if (fitted < messages.length) {
+        this.drop('spool_full', messages.length - fitted);
+        this.warn('spool_full', 'apilog: spool full, dropping events');
+      }
+      messages = [];
+    }
+  }
+
+  private drop(reason: DropReason, count: number): void {
+    this.metricsState.droppedBy[reason] += count;
+    this.settle(count);
+  }
+
+  private settle(count: number): void {
+    this.settled += count;
+    while (this.flushWaiters.length > 0 && this.flushWaiters[0]!.target <= this.settled) this.flushWaiters.shift()!.resolve();
+  }
+
+  /**
+   * Sends one batch until it is acknowledged (true), dropped as permanently refused (true), or, when closing,
+   * the close deadline passes (false: the batch goes to the spool if there is one, else it is counted dropped).
+   * `fresh` is how many of its events were accepted by this process (the rest are replayed from the spool).
+   */
+  private async sendWithRetry(messages: SlottedMessage[], fresh: number, fromSpool: boolean): Promise<boolean> {
+    const started = performance.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.ensureConnected();
+        await this.producer.send({ topic: this.o.topic, acks: -1, compression: this.compression, messages });
+        this.degraded = false;
+        this.metricsState.batches++;
+        this.metricsState.sent += messages.length;
+        this.metricsState.observeSend((performance.now() - started) / 1000);
+        this.settle(fresh);
+        return true;
+      } catch (error) {
+        const permanent = permanentBrokerError(error);
+        if (permanent !== undefined) {
+          this.o.logger?.error({ err: error, events: messages.length }, `apilog: Kafka refused a batch (${permanent}); dropping it`);
+          this.metricsState.droppedBy.broker_rejected += messages.length - fresh;
+          this.drop('broker_rejected', fresh);
+          return true;
+        }
+        this.metricsState.retries++;
+        this.degraded = true;
+        this.warn('send_failed', `apilog: sending to Kafka failed, retrying: ${describeError(error)}`);
+        const delay = Math.min(this.o.retryMaxMs, this.o.retryInitialMs * 2 ** Math.min(attempt, 20)) * (0.5 + Math.random() / 2);
+        const until = Date.now() + delay;
+        while (Date.now() < until) {
+          if (this.closing && Date.now() >= this.closeDeadline) return this.abandon(messages, fresh, fromSpool);
+          // Whatever queues behind the failing batch goes to the spool, so memory does not fill up.
+          if (this.spool && this.queue.length > 0) await this.spill([]);
+          await sleep(Math.min(50, until - Date.now()));
+        }
+        if (this.closing && Date.now() >= this.closeDeadline) return this.abandon(messages, fresh, fromSpool);
+      }
+    }
+  }
+
+  private abandon(messages: SlottedMessage[], fresh: number, fromSpool: boolean): false {
+    // A batch read from the spool stays there (its position is not committed): the next process sends it.
+    if (fromSpool) return false;
+    if (this.spool) {
+      // Appended behind what the spool holds: the only case where order is not kept (and delivery is at least once).
+      this.abandoned = messages;
+      return false;
+    }
+    this.drop('close_timeout', fresh);
+    return false;
+  }
+
+  private abandoned: SlottedMessage[] | undefined;
+
+  /** Resolves when every event accepted before the call is acknowledged or dropped (or after `timeoutMs`: false). */
+  async flush(timeoutMs = Infinity): Promise<boolean> {
+    const target = this.metricsState.queued + this.waiters.length;
+    if (this.settled >= target) return true;
+    this.wake();
+    let timer: NodeJS.Timeout | undefined;
+    const done = new Promise<boolean>((resolve) => {
+      this.flushWaiters.push({ target, resolve: () => resolve(true) });
+      this.flushWaiters.sort((a, b) => a.target - b.target);
+    });
+    if (timeoutMs === Infinity) return done;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([done, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Stops accepting events, flushes for at most closeTimeoutMs, then disconnects. With a spool, what could not
+   * be sent stays in it for the next process; without, it is counted as dropped (`close_timeout`).
+   */
+  async close(): Promise<MetricsSnapshot> {
+    if (this.closed) return this.metrics();
+    this.closing = true;
+    this.closeDeadline = Date.now() + this.o.closeTimeoutMs;
+    const flushed = await this.flush(this.o.closeTimeoutMs);
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) {
+      w.resolve(false);
+      this.drop('close_timeout', 1);
+    }
+    this.stopWaiterTimerIfIdle();
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    if (!flushed) {
+      // A send to a hung broker can outlast the deadline; give it a moment, no more.
+      await Promise.race([this.pumping, sleep(2000)]);
+      if (this.spool) {
+        // The failing batch first, then everything behind it: the next process sends them in order (at least once).
+        await this.spill(this.abandoned ?? []);
+      } else {
+        const left = this.queue.take(Infinity, Infinity, []);
+        this.drop('close_timeout', left.length);
+      }
+    }
+    await this.producer.disconnect().catch((error: unknown) => this.warn('disconnect', `apilog: disconnect failed: ${describeError(error)}`));
+    await this.spool?.close();
+    return this.metrics();
+  }
+}
+

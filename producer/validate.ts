@@ -1,0 +1,199 @@
+/**
+ * The check `log()` runs on every event, on the caller's thread: compiled once from the Avro schema's fields
+ * (so it follows the schema, not a second hand-kept list), cheap enough for the hot path (no allocation on the
+ * accepting path), and stricter than Avro where the pipeline needs it: `event_id` must be a UUID, integers must
+ * be safe integers in range, an event must fit `maxEventBytes`.
+ *
+ * `validate` returns the event's estimated size in bytes (>= 0) when it is valid; otherwise a negative
+ * number, with the reason and field left in `lastReason` / `lastField` (read them before the next call).
+ */
+import { API_CALL_SCHEMA_V1 } from '../schemas/apiCall.ts';
+
+export type RejectReason =
+  | 'not_an_object'
+  | 'missing_field'
+  | 'wrong_type'
+  | 'out_of_range'
+  | 'bad_uuid'
+  | 'oversized'
+  | 'unreadable'
+  | 'closed';
+
+export const REJECT_REASONS: readonly RejectReason[] = [
+  'not_an_object', 'missing_field', 'wrong_type', 'out_of_range', 'bad_uuid', 'oversized', 'unreadable', 'closed',
+];
+
+const enum Kind {
+  String,
+  NullableString,
+  Int,
+  Long,
+  StringMap,
+  Uuid,
+}
+
+interface FieldCheck {
+  readonly name: string;
+  readonly kind: Kind;
+  /** May be absent: the SDK fills it (event_id, ts) or Avro has a default. */
+  readonly optional: boolean;
+}
+
+interface AvroField {
+  name: string;
+  type: unknown;
+  default?: unknown;
+}
+
+/** Fields the SDK fills when the caller leaves them out. */
+const FILLED_BY_SDK = new Set(['event_id', 'ts']);
+
+function kindOf(field: AvroField): Kind {
+  const t = field.type;
+  if (t === 'string') return Kind.String;
+  if (t === 'int') return Kind.Int;
+  if (t === 'long') return Kind.Long;
+  if (Array.isArray(t) && t.length === 2 && t[0] === 'null' && t[1] === 'string') return Kind.NullableString;
+  if (typeof t === 'object' && t !== null) {
+    const o = t as { type?: unknown; logicalType?: unknown; values?: unknown };
+    if (o.type === 'string' && o.logicalType === 'uuid') return Kind.Uuid;
+    if (o.type === 'string') return Kind.String;
+    if (o.type === 'long') return Kind.Long;
+    if (o.type === 'int') return Kind.Int;
+    if (o.type === 'map' && o.values === 'string') return Kind.StringMap;
+  }
+  throw new Error(`validate.ts cannot check field ${field.name} of type ${JSON.stringify(t)}: teach kindOf about it`);
+}
+
+/** The checks for a record schema, in field order. */
+export function compileChecks(schemaText: string): FieldCheck[] {
+  const schema = JSON.parse(schemaText) as { fields: AvroField[] };
+  return schema.fields.map((f) => ({
+    name: f.name,
+    kind: kindOf(f),
+    optional: FILLED_BY_SDK.has(f.name) || f.default !== undefined,
+  }));
+}
+
+const INT_MAX = 2 ** 31 - 1;
+/** Bytes counted for a number field in the size estimate (a long is at most 10 bytes in Avro). */
+const NUMBER_BYTES = 10;
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+}
+
+/** 8-4-4-4-12 hex digits. */
+export function isUuid(s: string): boolean {
+  if (s.length !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const c = s.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45) return false;
+    } else if (!isHex(c)) return false;
+  }
+  return true;
+}
+
+export interface ValidatorLimits {
+  /** Largest event accepted, in UTF-8 bytes of its strings plus 10 per number. @default 65536 */
+  readonly maxEventBytes?: number;
+  /** Most attributes on one event. @default 64 */
+  readonly maxAttributes?: number;
+}
+
+export class EventValidator {
+  lastReason: RejectReason = 'not_an_object';
+  lastField = '';
+  private readonly checks: FieldCheck[];
+  private readonly maxEventBytes: number;
+  private readonly maxAttributes: number;
+
+  constructor(limits: ValidatorLimits = {}, schemaText: string = API_CALL_SCHEMA_V1) {
+    this.checks = compileChecks(schemaText);
+    this.maxEventBytes = limits.maxEventBytes ?? 65_536;
+    this.maxAttributes = limits.maxAttributes ?? 64;
+  }
+
+  private fail(reason: RejectReason, field: string): number {
+    this.lastReason = reason;
+    this.lastField = field;
+    return -1;
+  }
+
+  /** Estimated size (>= 0) when valid; -1 with lastReason/lastField when not. May throw on hostile objects. */
+  validate(event: unknown): number {
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) return this.fail('not_an_object', '');
+    const record = event as Record<string, unknown>;
+    // Characters, not bytes: a UTF-8 byte count is taken only when 3 bytes per character could exceed the limit.
+    let chars = 0;
+    let numbers = 0;
+    const checks = this.checks;
+    for (let i = 0; i < checks.length; i++) {
+      const check = checks[i]!;
+      const value = record[check.name];
+      if (value === undefined) {
+        if (check.optional) continue;
+        return this.fail('missing_field', check.name);
+      }
+      switch (check.kind) {
+        case Kind.String:
+          if (typeof value !== 'string') return this.fail('wrong_type', check.name);
+          chars += value.length;
+          break;
+        case Kind.NullableString:
+          if (value === null) break;
+          if (typeof value !== 'string') return this.fail('wrong_type', check.name);
+          chars += value.length;
+          break;
+        case Kind.Uuid:
+          if (typeof value !== 'string') return this.fail('wrong_type', check.name);
+          if (!isUuid(value)) return this.fail('bad_uuid', check.name);
+          chars += 36;
+          break;
+        case Kind.Int:
+          if (typeof value !== 'number') return this.fail('wrong_type', check.name);
+          if (!Number.isInteger(value) || value < 0 || value > INT_MAX) return this.fail('out_of_range', check.name);
+          numbers++;
+          break;
+        case Kind.Long:
+          if (typeof value !== 'number') return this.fail('wrong_type', check.name);
+          if (!Number.isSafeInteger(value) || value < 0) return this.fail('out_of_range', check.name);
+          numbers++;
+          break;
+        case Kind.StringMap: {
+          if (typeof value !== 'object' || value === null || Array.isArray(value)) return this.fail('wrong_type', check.name);
+          const map = value as Record<string, unknown>;
+          let n = 0;
+          for (const key in map) {
+            if (!Object.prototype.hasOwnProperty.call(map, key)) continue;
+            const v = map[key];
+            if (typeof v !== 'string') return this.fail('wrong_type', `${check.name}.${key}`);
+            if (++n > this.maxAttributes) return this.fail('oversized', check.name);
+            chars += key.length + v.length;
+          }
+          break;
+        }
+      }
+    }
+    const estimate = chars + numbers * NUMBER_BYTES;
+    if (chars * 3 + numbers * NUMBER_BYTES > this.maxEventBytes && this.exactBytes(record) > this.maxEventBytes) {
+      return this.fail('oversized', '');
+    }
+    return estimate;
+  }
+
+  /** UTF-8 size of the event's strings plus 10 per number: the slow, exact count for big events. */
+  private exactBytes(record: Record<string, unknown>): number {
+    let bytes = 0;
+    for (const check of this.checks) {
+      const value = record[check.name];
+      if (typeof value === 'string') bytes += Buffer.byteLength(value, 'utf8');
+      else if (typeof value === 'number') bytes += NUMBER_BYTES;
+      else if (check.kind === Kind.StringMap && typeof value === 'object' && value !== null) {
+        for (const [k, v] of Object.entries(value as Record<string, string>)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+      }
+    }
+    return bytes;
+  }
+}
