@@ -1,16 +1,28 @@
 /**
- * The consumer group: fetch → decode → rows → insert into ClickHouse → commit offsets.
+ * The consumer group: fetch → decode → per-partition batch → insert into ClickHouse → commit, exactly once.
  *
- * Order per partition batch: (1) decode every message, (2) insert the rows and send the dead letters,
- * (3) only then commit the next offset to Kafka. A crash before (3) re-delivers the batch; the
- * exactly-once issue closes that window with the `_partition`/`_offset` columns every row carries.
+ * kafkajs delivers batches per partition (eachBatch). Each partition has a PartitionIngest (partitionIngest.ts holds
+ * the exactly-once contract) for the current group generation; a new assignment drops them all, and each partition
+ * recovers from ClickHouse on its first batch. Every insert and commit happens inside eachBatch, which kafkajs
+ * finishes before it rejoins the group, so a rebalance never overlaps an insert of this process. A batch younger than
+ * `maxBatchAgeMs` on a caught-up partition is held inside eachBatch (heartbeating) until it is due: flushing on a
+ * timer outside eachBatch could race a rejoin.
+ *
+ * Failure behaviour: undecodable records go to the dead-letter topic; ClickHouse, registry or commit failures are
+ * retried with backoff and jitter while fetching stops (nothing is committed meanwhile); a partition lost to a
+ * rebalance is abandoned and rewound; any other error is fatal (`onFatal`), and a restart recovers exactly.
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { ConfigError, DecodeError, describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
-import { DecodeError } from '../runtime/errors.ts';
-import { DeadLetterWriter, type DeadLetter } from './deadLetters.ts';
+import { retrying, type BackoffPolicy } from './backoff.ts';
+import { ClickHouseRows } from './clickhouseRows.ts';
+import { DeadLetterWriter } from './deadLetters.ts';
 import { decodeMessage, prefetchSchemas } from './decoder.ts';
+import { ConsumerMetrics } from './metrics.ts';
+import { resolveTuning, type ConsumerTuning, type ResolvedTuning } from './options.ts';
+import { PartitionIngest, PartitionLostError, type IngestObserver, type PartitionLease } from './partitionIngest.ts';
 import { RowWriter } from './rowWriter.ts';
 import type { Sink } from './sink.ts';
 
@@ -25,75 +37,276 @@ export interface ApiCallConsumerOptions {
   readonly logger: Logger;
   /** Where a group with no committed offset starts. @default true */
   readonly fromBeginning?: boolean;
+  /** Batch sizes, timeouts, retries (see options.ts for defaults). */
+  readonly tuning?: ConsumerTuning;
+  /** Metrics to update. @default a new ConsumerMetrics without process metrics */
+  readonly metrics?: ConsumerMetrics;
+  /** Called once when the consumer stops for good on an error that retrying cannot fix. */
+  readonly onFatal?: (error: Error) => void;
 }
 
 export interface ConsumerStats {
   rows: number;
   batches: number;
   deadLetters: number;
+  skippedStored: number;
 }
 
+const LOST_TYPES = new Set(['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'FENCED_INSTANCE_ID', 'REBALANCE_IN_PROGRESS']);
+const kafkaErrorType = (error: unknown) => (typeof error === 'object' && error !== null ? (error as { type?: unknown }).type : undefined);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 export class ApiCallConsumer {
-  readonly stats: ConsumerStats = { rows: 0, batches: 0, deadLetters: 0 };
+  readonly stats: ConsumerStats = { rows: 0, batches: 0, deadLetters: 0, skippedStored: 0 };
+  readonly metrics: ConsumerMetrics;
+  readonly tuning: ResolvedTuning;
   private readonly consumer: Consumer;
   private readonly deadLetters: DeadLetterWriter;
+  private readonly rows: ClickHouseRows;
+  private readonly backoff: BackoffPolicy;
+  private readonly observer: IngestObserver;
   private writer: RowWriter | undefined;
+  /** Group generation as seen by this process: bumped on every assignment. */
+  private generation = 0;
+  private ingests = new Map<number, PartitionIngest>();
+  private lastHeartbeat = 0;
+  private joined = false;
+  private draining = false;
+  private failure: Error | undefined;
+  private lastFailureAt = 0;
 
   constructor(private readonly options: ApiCallConsumerOptions) {
-    this.consumer = options.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
+    this.tuning = resolveTuning(options.tuning);
+    const t = this.tuning;
+    this.metrics = options.metrics ?? new ConsumerMetrics({ processMetrics: false });
+    this.rows = new ClickHouseRows(options.sink, options.table);
+    this.backoff = { initialMs: t.retryInitialMs, maxMs: t.retryMaxMs };
     this.deadLetters = new DeadLetterWriter(options.kafka, options.deadLetterTopic);
+    const base = this.metrics.observer(options.logger);
+    // Stats for callers and tests, metrics for operators, from the same events.
+    this.observer = {
+      ...base,
+      inserted: (rows, bytes, seconds) => {
+        this.stats.rows += rows;
+        this.stats.batches += 1;
+        base.inserted(rows, bytes, seconds);
+      },
+      deadLettered: (letters) => {
+        this.stats.deadLetters += letters.length;
+        base.deadLettered(letters);
+      },
+      skippedStored: (count) => {
+        this.stats.skippedStored += count;
+        base.skippedStored(count);
+      },
+      retried: (operation, error, attempt, delayMs) => {
+        this.lastFailureAt = Date.now();
+        base.retried(operation, error, attempt, delayMs);
+      },
+    };
+    this.consumer = options.kafka.consumer({
+      groupId: options.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: t.sessionTimeoutMs,
+      rebalanceTimeout: t.rebalanceTimeoutMs,
+      heartbeatInterval: t.heartbeatIntervalMs,
+      maxBytesPerPartition: t.maxBytesPerPartition,
+      maxBytes: Math.max(t.maxBytesPerPartition * 4, 16 * 1024 * 1024),
+      retry: { restartOnFailure: async (error) => !(error instanceof ConfigError) },
+    });
+    const { GROUP_JOIN, HEARTBEAT, CRASH } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, (event) => {
+      // A new generation: buffered rows of the old one are dropped (kafkajs resumes at the committed offsets and
+      // each partition recovers from ClickHouse again). Runs before the first fetch of the new generation.
+      this.generation++;
+      this.ingests = new Map();
+      this.joined = true;
+      this.lastHeartbeat = Date.now();
+      const partitions = event.payload.memberAssignment[options.topic] ?? [];
+      this.metrics.rebalances.inc();
+      this.metrics.assigned.set(partitions.length);
+      options.logger.info({ generation: this.generation, partitions, memberId: event.payload.memberId }, 'partitions assigned');
+    });
+    this.consumer.on(HEARTBEAT, () => {
+      this.lastHeartbeat = Date.now();
+    });
+    this.consumer.on(CRASH, (event) => {
+      this.joined = false;
+      const error = event.payload.error;
+      options.logger.error({ error: describeError(error), restart: event.payload.restart }, 'consumer crashed');
+      if (!event.payload.restart) this.fail(error);
+    });
+  }
+
+  /** Healthy unless failed for good. */
+  get healthy(): boolean {
+    return this.failure === undefined;
+  }
+
+  /** Ready when joined, healthy, and no retriable failure in the last few seconds. */
+  get ready(): boolean {
+    return this.joined && this.failure === undefined && Date.now() - this.lastFailureAt > 5000;
   }
 
   async start(): Promise<void> {
-    this.writer = new RowWriter({ columns: await this.options.sink.describe(this.options.table) });
+    const columns = await this.options.sink.describe(this.options.table);
+    const names = new Set(columns.map((c) => c.name));
+    for (const required of ['_topic', '_partition', '_offset']) {
+      if (!names.has(required)) {
+        throw new ConfigError(`table ${this.options.table} has no ${required} column: exactly-once ingestion stores each row's Kafka coordinates`);
+      }
+    }
+    this.writer = new RowWriter({ columns });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.options.topic], fromBeginning: this.options.fromBeginning ?? true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: this.tuning.partitionsConsumedConcurrently,
       eachBatch: (payload) => this.onBatch(payload),
     });
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (batch.isEmpty() || !isRunning() || isStale()) return;
-    const writer = this.writer!;
-    const { registry, sink, table, logger } = this.options;
-    await prefetchSchemas(batch.messages, registry);
-    const letters: DeadLetter[] = [];
-    for (const message of batch.messages) {
-      const result = decodeMessage(message, registry);
-      try {
-        if (result.kind === 'error') throw result.error;
-        writer.append(result.record, batch.topic, batch.partition, message.offset);
-      } catch (error) {
-        if (!(error instanceof DecodeError)) throw error;
-        letters.push({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, error });
-      }
-    }
-    const rows = writer.rowCount;
-    const body = writer.take();
-    const started = performance.now();
-    if (rows > 0) await sink.insertJsonEachRow(table, body);
-    await this.deadLetters.send(letters);
-    const last = batch.lastOffset();
-    await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-    resolveOffset(last);
-    this.stats.rows += rows;
-    this.stats.batches += 1;
-    this.stats.deadLetters += letters.length;
-    logger.debug(
-      { batch: `${batch.topic}:${batch.partition}:${batch.firstOffset()}-${last}`, rows, deadLetters: letters.length, ms: performance.now() - started },
-      'batch written',
-    );
-    if (letters.length > 0) {
-      logger.warn({ count: letters.length, reason: letters[0]!.error.reason, example: letters[0]!.error.message }, 'records dead-lettered');
-    }
-    await heartbeat();
+  private fail(error: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    this.options.onFatal?.(error);
   }
 
+  private lease(payload: EachBatchPayload, generation: number): PartitionLease & { readonly rebalancing: boolean } {
+    const { sessionTimeoutMs } = this.tuning;
+    const where = `${payload.batch.topic}:${payload.batch.partition}`;
+    let lost = false;
+    let rebalancing = false;
+    const heartbeat = async (): Promise<void> => {
+      try {
+        await payload.heartbeat();
+      } catch (error) {
+        const type = kafkaErrorType(error);
+        if (type === 'REBALANCE_IN_PROGRESS') {
+          // The coordinator waits for this member to rejoin; kafkajs rejoins after eachBatch returns. Finish now.
+          rebalancing = true;
+          this.lastHeartbeat = Date.now();
+        } else if (LOST_TYPES.has(String(type))) {
+          lost = true;
+        } else {
+          this.options.logger.warn({ partition: where, error: describeError(error) }, 'heartbeat failed');
+        }
+      }
+    };
+    return {
+      get rebalancing() {
+        return rebalancing;
+      },
+      check: () => {
+        if (lost || generation !== this.generation || payload.isStale()) throw new PartitionLostError(where);
+        // No successful heartbeat for half a session: the coordinator may be about to expire this member, and an
+        // insert started now could land after another member took the partition over.
+        if (Date.now() - this.lastHeartbeat > sessionTimeoutMs / 2) throw new PartitionLostError(`${where} (no heartbeat for ${Date.now() - this.lastHeartbeat} ms)`);
+      },
+      heartbeat,
+      commit: async (nextOffset) => {
+        try {
+          await payload.commitOffsetsIfNecessary({
+            topics: [{ topic: payload.batch.topic, partitions: [{ partition: payload.batch.partition, offset: String(nextOffset) }] }],
+          });
+        } catch (error) {
+          if (LOST_TYPES.has(String(kafkaErrorType(error)))) throw new PartitionLostError(`${where} (commit refused: ${describeError(error)})`);
+          throw error;
+        }
+      },
+    };
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    if (batch.isEmpty()) return;
+    const generation = this.generation;
+    const { topic, partition } = batch;
+    const { logger, registry } = this.options;
+    const t = this.tuning;
+    const lease = this.lease(payload, generation);
+    let ingest = this.ingests.get(partition);
+    if (ingest === undefined) {
+      ingest = new PartitionIngest(topic, partition, { rows: this.rows, deadLetters: this.deadLetters, backoff: this.backoff, observer: this.observer });
+      this.ingests.set(partition, ingest);
+    }
+    try {
+      if (!ingest.recovered) {
+        const from = Number(batch.firstOffset());
+        const stored = await ingest.recover(from, lease);
+        logger.info({ partition: `${topic}:${partition}`, from, stored, generation }, 'partition recovered from ClickHouse');
+      }
+      await retrying(this.backoff, () => prefetchSchemas(batch.messages, registry), {
+        onRetry: (error, attempt, delay) => this.observer.retried('schemas', error, attempt, delay),
+        between: async () => {
+          lease.check();
+          await lease.heartbeat();
+        },
+      });
+      const writer = this.writer!;
+      for (const message of batch.messages) {
+        const offset = Number(message.offset);
+        if (!ingest.admit(offset)) continue;
+        const result = decodeMessage(message, registry);
+        let error: DecodeError;
+        if (result.kind === 'record') {
+          try {
+            ingest.addRow(offset, writer.line(result.record, topic, partition, message.offset));
+            if (ingest.pending.rows >= t.maxBatchRows || ingest.pending.bytes >= t.maxBatchBytes) await ingest.flush(lease);
+            continue;
+          } catch (thrown) {
+            if (!(thrown instanceof DecodeError)) throw thrown;
+            error = thrown;
+          }
+        } else {
+          error = result.error;
+        }
+        ingest.addDeadLetter(offset, { topic, partition, offset: message.offset, key: message.key, value: message.value, error });
+      }
+      // Taken into the batch: kafkajs may fetch past it. Not a commit; commits follow durable inserts only.
+      payload.resolveOffset(batch.lastOffset());
+      const caughtUp = Number(batch.highWatermark) <= Number(batch.lastOffset()) + 1;
+      if (caughtUp && !this.draining && ingest.due(t, true) === undefined) await this.linger(ingest, lease, payload);
+      if (this.draining || lease.rebalancing || ingest.due(t, caughtUp) !== undefined) await ingest.flush(lease);
+      const done = ingest.committed >= 0 ? ingest.committed : Number(batch.firstOffset());
+      this.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - done));
+    } catch (error) {
+      if (error instanceof PartitionLostError) {
+        this.abandon(payload, ingest, generation, error);
+        return;
+      }
+      logger.error({ partition: `${topic}:${partition}`, error: describeError(error) }, 'fatal error: stopping without committing');
+      this.fail(error as Error);
+      throw error;
+    }
+  }
+
+  /** Holds a caught-up partition's young batch until it is due by age, heartbeating; cut short by shutdown or rebalance. */
+  private async linger(ingest: PartitionIngest, lease: { rebalancing: boolean; heartbeat(): Promise<void> }, payload: EachBatchPayload): Promise<void> {
+    for (;;) {
+      const wait = ingest.msUntilAge(this.tuning);
+      if (wait <= 0 || wait === Infinity || this.draining || lease.rebalancing || !payload.isRunning()) return;
+      await sleep(Math.min(wait, 100));
+      await lease.heartbeat();
+    }
+  }
+
+  /** A lost partition: drop its state and rewind kafkajs to the first offset not known durable, in case it stays ours. */
+  private abandon(payload: EachBatchPayload, ingest: PartitionIngest, generation: number, error: PartitionLostError): void {
+    const { topic, partition } = payload.batch;
+    if (this.ingests.get(partition) === ingest) this.ingests.delete(partition);
+    const rewindTo = ingest.durableNext;
+    if (rewindTo >= 0 && !payload.isStale() && this.generation === generation) this.consumer.seek({ topic, partition, offset: String(rewindTo) });
+    this.options.logger.warn({ partition: `${topic}:${partition}`, rewindTo, reason: error.message }, 'partition abandoned');
+  }
+
+  /**
+   * Stops cleanly: the batch in progress is flushed and committed (no waiting for its age), other partitions' buffered
+   * rows are abandoned (not committed: the next owner reads them again), then the group is left.
+   */
   async stop(): Promise<void> {
+    this.draining = true;
     await this.consumer.disconnect();
     await this.deadLetters.close();
   }

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Session } from 'chdb';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
+import { classifyByCode } from './clickhouseErrors.ts';
 import { checkTableName, type QueryParams, type Sink, type TableColumn } from './sink.ts';
 
 export class ChdbSink implements Sink {
@@ -76,7 +77,8 @@ export class ChdbSink implements Sink {
       return await run();
     } catch (error) {
       if (error instanceof ApilogError) throw error;
-      throw new ApilogError(`embedded ClickHouse at ${this.address}: ${describeError(error)}`, { cause: error });
+      const where = `embedded ClickHouse at ${this.address}`;
+      throw classifyByCode(describeError(error), where, error) ?? new ApilogError(`${where}: ${describeError(error)}`, { cause: error });
     }
   }
 }

@@ -2,6 +2,7 @@
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
+import { classifyByCode } from './clickhouseErrors.ts';
 import { checkTableName, type QueryParams, type Sink, type TableColumn } from './sink.ts';
 
 export interface ServerSinkOptions {
@@ -13,6 +14,8 @@ export interface ServerSinkOptions {
   readonly password?: string;
   /** @default 30000 */
   readonly requestTimeoutMs?: number;
+  /** PEM CA certificate for https:// URLs signed by a private CA. */
+  readonly caCert?: Buffer;
 }
 
 /** The URL without credentials, for messages and logs. */
@@ -46,6 +49,7 @@ export class ClickHouseServerSink implements Sink {
     const password = options.password ?? process.env['CLICKHOUSE_PASSWORD'];
     if (username !== undefined) config.username = username;
     if (password !== undefined) config.password = password;
+    if (options.caCert !== undefined) config.tls = { ca_cert: options.caCert };
     this.client = createClient(config);
   }
 
@@ -128,7 +132,9 @@ export function classifyClickHouseError(error: unknown, address: string): Error 
   if (/timeout|socket hang up|ECONNRESET|ECONNREFUSED/i.test(message)) {
     return new UnreachableError('ClickHouse', address, message, error);
   }
-  return new ApilogError(`ClickHouse at ${address}: ${message}`, { cause: error });
+  const where = `ClickHouse at ${address}`;
+  const byCode = typeof code === 'string' && /^\d+$/.test(code) ? classifyByCode(`Code: ${code}. ${message}`, where, error) : undefined;
+  return byCode ?? classifyByCode(message, where, error) ?? new ApilogError(`${where}: ${message}`, { cause: error });
 }
 
 /**

@@ -132,6 +132,16 @@ export class RowWriter {
    * nothing is appended then. Fields absent from the record (an older writer schema) are left to the column default.
    */
   append(record: Readonly<Record<string, unknown>>, topic: string, partition: number, offset: string): void {
+    const line = this.line(record, topic, partition, offset);
+    this.lines.push(line);
+    this.bytes += line.length;
+  }
+
+  /**
+   * One JSONEachRow line (with its newline) for a record, without keeping it. Throws DecodeError('does-not-fit-table')
+   * when a value cannot go into its column.
+   */
+  line(record: Readonly<Record<string, unknown>>, topic: string, partition: number, offset: string): string {
     let line = '{';
     let first = true;
     for (const plan of this.plans) {
@@ -156,9 +166,7 @@ export class RowWriter {
       line += text;
       first = false;
     }
-    line += '}\n';
-    this.lines.push(line);
-    this.bytes += line.length;
+    return `${line}}\n`;
   }
 
   get rowCount(): number {

@@ -1,0 +1,33 @@
+/**
+ * The consumer's view of a ClickHouse table through a Sink: inserts JSONEachRow bodies and answers which Kafka
+ * offsets of a partition are already stored (the `_topic`, `_partition`, `_offset` columns every row carries).
+ */
+import { checkTableName, type Sink } from './sink.ts';
+import type { RowStore } from './partitionIngest.ts';
+
+export class ClickHouseRows implements RowStore {
+  private readonly table: string;
+
+  constructor(
+    private readonly sink: Sink,
+    table: string,
+    private readonly settings: Record<string, string | number> = {},
+  ) {
+    this.table = checkTableName(table);
+  }
+
+  insert(body: Buffer): Promise<void> {
+    return this.sink.insertJsonEachRow(this.table, body, this.settings);
+  }
+
+  async storedOffsets(topic: string, partition: number, from: number, to?: number): Promise<number[]> {
+    const upper = to === undefined ? '' : ' AND _offset <= {to:UInt64}';
+    const rows = await this.sink.query<{ o: string | number }>(
+      `SELECT _offset AS o FROM ${this.table} WHERE _topic = {topic:String} AND _partition = {partition:UInt32} AND _offset >= {from:UInt64}${upper}`,
+      to === undefined ? { topic, partition, from } : { topic, partition, from, to },
+    );
+    const out = new Array<number>(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = Number(rows[i]!.o);
+    return out;
+  }
+}

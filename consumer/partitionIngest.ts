@@ -1,0 +1,268 @@
+/**
+ * Exactly-once ingestion of one Kafka partition into ClickHouse, with no state store beyond Kafka and ClickHouse.
+ *
+ * Every row carries its `_topic`, `_partition`, `_offset`. ClickHouse is the source of truth; the Kafka commit only
+ * records progress (lag) and bounds how far back recovery must look.
+ *
+ * The contract, per partition, for one owner (one PartitionIngest per partition per group generation):
+ * 1. `recover(from)` before the first message: reads the offsets ≥ `from` already stored (left by an owner that
+ *    crashed between insert and commit, or in the middle of an insert that became several parts). They are skipped,
+ *    exactly those, never re-inserted. The set is bounded: the committed offset trails what is stored by at most
+ *    the batches whose commit failed, each at most `maxBatchRows`.
+ * 2. `admit(offset)` for every fetched message, in order: false for offsets already taken (a re-fetch) or stored.
+ *    The caller decodes admitted messages and calls `addRow` or `addDeadLetter`. No await per message.
+ * 3. `flush(lease)`: insert the rows; if an insert fails retriably, its outcome is unknown (a part may have
+ *    landed), so the stored offsets of the batch's range are read again and only the missing rows are retried.
+ *    Rows ClickHouse rejects as data errors are isolated by splitting and dead-lettered. Then the dead letters are
+ *    sent, and only then is `nextOffset` committed to Kafka.
+ *
+ * Crash points and what recovery does (each driven by test/unit/consumerExactlyOnce.test.ts):
+ * - before the insert: nothing stored, nothing committed → re-consumed from the committed offset.
+ * - in the middle of an insert (some parts landed): recovery finds those offsets and skips exactly them.
+ * - after the insert, before the commit: recovery finds the whole batch stored and skips it, then commits past it.
+ * - during the commit: either committed (normal resume) or not (as above).
+ * The lease is checked before each insert and before the commit: a partition lost to a rebalance is abandoned
+ * (the next owner recovers from ClickHouse).
+ */
+import { ApilogError, DecodeError, describeError } from '../runtime/errors.ts';
+import { backoffDelay, isRetriable, retrying, type BackoffPolicy } from './backoff.ts';
+import { RowsRejectedError } from './clickhouseErrors.ts';
+import type { DeadLetter } from './deadLetters.ts';
+import { PartitionBatch } from './partitionBatch.ts';
+
+/** The rows' side: ClickHouse. */
+export interface RowStore {
+  /** Inserts a JSONEachRow body. On rejection the outcome is unknown: none, some or all rows may be stored. */
+  insert(body: Buffer, rows: number, batchId: string): Promise<void>;
+  /** Offsets of `topic`/`partition` stored in [from, to] (to omitted: no upper bound), in any order. */
+  storedOffsets(topic: string, partition: number, from: number, to?: number): Promise<number[]>;
+}
+
+/** Where undecodable records go, acknowledged before their offsets are committed. At-least-once. */
+export interface DeadLetterStore {
+  send(letters: readonly DeadLetter[]): Promise<void>;
+}
+
+/** This process's right to write a partition, valid for one group generation. */
+export interface PartitionLease {
+  /** Throws PartitionLostError unless this process still owns the partition (and is not shutting down hard). */
+  check(): void;
+  /**
+   * Keeps the group session alive while an insert or a retry runs; cheap when no heartbeat is due. Never rejects:
+   * a heartbeat that shows the partition lost makes the next `check()` throw.
+   */
+  heartbeat(): Promise<void>;
+  /** Commits `nextOffset` for this partition to Kafka (the generation's own commit). */
+  commit(nextOffset: number): Promise<void>;
+}
+
+export type RetriedOperation = 'insert' | 'stored-offsets' | 'dead-letters' | 'commit' | 'schemas';
+
+export interface IngestObserver {
+  inserted(rows: number, bytes: number, seconds: number): void;
+  retried(operation: RetriedOperation, error: unknown, attempt: number, delayMs: number): void;
+  deadLettered(letters: readonly DeadLetter[]): void;
+  skippedStored(count: number): void;
+  committed(topic: string, partition: number, nextOffset: number): void;
+}
+
+export class PartitionLostError extends ApilogError {
+  constructor(what: string) {
+    super(`partition ${what} is no longer owned by this process; its batch is abandoned (ClickHouse keeps what is stored)`);
+  }
+}
+
+export interface IngestDeps {
+  readonly rows: RowStore;
+  readonly deadLetters: DeadLetterStore;
+  readonly backoff: BackoffPolicy;
+  readonly observer?: IngestObserver;
+  readonly now?: () => number;
+}
+
+export interface FlushLimits {
+  readonly maxBatchRows: number;
+  readonly maxBatchBytes: number;
+  readonly maxBatchAgeMs: number;
+}
+
+export type FlushReason = 'rows' | 'bytes' | 'age';
+
+export class PartitionIngest {
+  private stored: Set<number> | undefined;
+  /** The next offset not yet taken; -1 before the first message. */
+  private expected = -1;
+  private batch: PartitionBatch;
+  private committedNext = -1;
+  private durable = -1;
+  private readonly now: () => number;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly deps: IngestDeps,
+  ) {
+    this.batch = new PartitionBatch(topic, partition);
+    this.now = deps.now ?? Date.now;
+  }
+
+  get recovered(): boolean {
+    return this.stored !== undefined;
+  }
+
+  get pending(): PartitionBatch {
+    return this.batch;
+  }
+
+  /** Every offset below this is stored (or dead-lettered) for sure; -1 before recovery. */
+  get durableNext(): number {
+    return this.durable;
+  }
+
+  /** The last offset committed by this owner + 1, or -1. */
+  get committed(): number {
+    return this.committedNext;
+  }
+
+  /** Loads the offsets ≥ `from` that ClickHouse already holds for this partition. Retries until ClickHouse answers. */
+  async recover(from: number, lease: PartitionLease): Promise<number> {
+    const found = await this.retry('stored-offsets', lease, () => this.deps.rows.storedOffsets(this.topic, this.partition, from));
+    this.stored = new Set(found);
+    this.durable = from;
+    return found.length;
+  }
+
+  /** Whether the message at `offset` must be decoded and added. Synchronous; call for every message in order. */
+  admit(offset: number): boolean {
+    if (offset < this.expected) return false;
+    this.expected = offset + 1;
+    const stored = this.stored!;
+    if (stored.size > 0 && stored.delete(offset)) {
+      this.batch.addStored(offset, this.now());
+      return false;
+    }
+    return true;
+  }
+
+  addRow(offset: number, line: string): void {
+    this.batch.addRow(offset, line, this.now());
+  }
+
+  addDeadLetter(offset: number, letter: DeadLetter): void {
+    this.batch.addDeadLetter(offset, letter, this.now());
+  }
+
+  /** Why the pending batch should be flushed now, if it should. Age counts only when `caughtUp`. */
+  due(limits: FlushLimits, caughtUp: boolean): FlushReason | undefined {
+    const b = this.batch;
+    if (b.isEmpty) return undefined;
+    if (b.rows >= limits.maxBatchRows) return 'rows';
+    if (b.bytes >= limits.maxBatchBytes) return 'bytes';
+    if (caughtUp && this.now() - b.openedAt >= limits.maxBatchAgeMs) return 'age';
+    return undefined;
+  }
+
+  /** Milliseconds until the pending batch is due by age (0 when due, Infinity when empty). */
+  msUntilAge(limits: FlushLimits): number {
+    if (this.batch.isEmpty) return Infinity;
+    return Math.max(0, this.batch.openedAt + limits.maxBatchAgeMs - this.now());
+  }
+
+  /**
+   * Makes the pending batch durable and commits past it. Throws PartitionLostError when the lease ends first
+   * (the batch is abandoned; whatever was stored stays and the next owner skips it), or a non-retriable error.
+   */
+  async flush(lease: PartitionLease): Promise<PartitionBatch | undefined> {
+    const batch = this.batch;
+    if (batch.isEmpty) return undefined;
+    this.batch = new PartitionBatch(this.topic, this.partition);
+    if (batch.skipped > 0) this.deps.observer?.skippedStored(batch.skipped);
+    const rejected: DeadLetter[] = [];
+    if (batch.rows > 0) await this.insertDurably(batch, lease, rejected);
+    const letters = rejected.length > 0 ? [...batch.letters, ...rejected] : batch.letters;
+    if (letters.length > 0) {
+      await this.retry('dead-letters', lease, () => this.deps.deadLetters.send(letters));
+      this.deps.observer?.deadLettered(letters);
+    }
+    this.durable = batch.nextOffset;
+    lease.check();
+    await this.retry('commit', lease, () => lease.commit(batch.nextOffset));
+    this.committedNext = batch.nextOffset;
+    this.deps.observer?.committed(this.topic, this.partition, batch.nextOffset);
+    return batch;
+  }
+
+  /**
+   * Inserts the batch's rows so that each is stored exactly once, whatever each attempt's outcome. Rows ClickHouse
+   * rejects as data errors are isolated by halving the batch; a rejected single row becomes a dead letter.
+   */
+  private async insertDurably(batch: PartitionBatch, lease: PartitionLease, rejected: DeadLetter[]): Promise<void> {
+    let exclude: Set<number> | undefined;
+    for (let attempt = 0; ; attempt++) {
+      lease.check();
+      const { body, rows } = batch.body(exclude);
+      if (rows === 0) return;
+      try {
+        const started = performance.now();
+        await withHeartbeats(lease, () => this.deps.rows.insert(body, rows, batch.id));
+        this.deps.observer?.inserted(rows, body.length, (performance.now() - started) / 1000);
+        return;
+      } catch (error) {
+        if (!(error instanceof RowsRejectedError) && !isRetriable(error)) throw error;
+        if (!(error instanceof RowsRejectedError)) {
+          this.deps.observer?.retried('insert', error, attempt + 1, 0);
+          await this.pause(attempt + 1, lease);
+        }
+        // The failed insert may have landed in part (one part per ClickHouse partition) or whole: ask what is stored.
+        exclude = new Set(await this.retry('stored-offsets', lease, () =>
+          this.deps.rows.storedOffsets(this.topic, this.partition, batch.first, batch.last),
+        ));
+        if (error instanceof RowsRejectedError) {
+          const remaining = batch.without(exclude);
+          if (remaining.rows === 0) return;
+          if (remaining.rows === 1) {
+            rejected.push({
+              topic: this.topic,
+              partition: this.partition,
+              offset: String(remaining.first),
+              key: null,
+              value: Buffer.from(remaining.lineAt(0), 'utf8'),
+              error: new DecodeError('does-not-fit-table', `ClickHouse rejected the row: ${describeError(error)}`, error),
+            });
+            return;
+          }
+          const mid = remaining.rows >>> 1;
+          await this.insertDurably(remaining.slice(0, mid), lease, rejected);
+          await this.insertDurably(remaining.slice(mid, remaining.rows), lease, rejected);
+          return;
+        }
+      }
+    }
+  }
+
+  private async pause(attempt: number, lease: PartitionLease): Promise<void> {
+    const { backoff } = this.deps;
+    await (backoff.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))))(backoffDelay(backoff, attempt));
+    await lease.heartbeat();
+  }
+
+  private retry<T>(operation: 'stored-offsets' | 'dead-letters' | 'commit', lease: PartitionLease, task: () => Promise<T>): Promise<T> {
+    return retrying(this.deps.backoff, task, {
+      onRetry: (error, attempt, delay) => this.deps.observer?.retried(operation, error, attempt, delay),
+      between: async () => {
+        lease.check();
+        await lease.heartbeat();
+      },
+    });
+  }
+}
+
+/** Runs `task` while heartbeating the group, so a slow insert does not let the session expire. */
+async function withHeartbeats<T>(lease: PartitionLease, task: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => void lease.heartbeat(), 1000);
+  try {
+    return await task();
+  } finally {
+    clearInterval(timer);
+  }
+}
