@@ -463,8 +463,21 @@ export class ApiLogger {
     return messages;
   }
 
-  /** Moves `before` (older) and then the whole queue into the spool, in order; counts what does not fit. */
-  private async spill(before: SlottedMessage[]): Promise<void> {
+  /**
+   * Moves `before` (older) and then the whole queue into the spool, in order; counts what does not fit.
+   * Appends are serialized (the send loop and the watch timer both spill).
+   */
+  private spill(before: SlottedMessage[]): Promise<void> {
+    const next = this.spillChain.then(() => this.spillNow(before));
+    this.spillChain = next.catch((error: unknown) => {
+      this.o.logger?.error({ err: error }, `apilog: writing to the spool failed: ${describeError(error)}`);
+    });
+    return next;
+  }
+
+  private spillChain: Promise<void> = Promise.resolve();
+
+  private async spillNow(before: SlottedMessage[]): Promise<void> {
     const spool = this.spool!;
     let messages = before;
     while (messages.length > 0 || this.queue.length > 0) {
@@ -478,6 +491,19 @@ export class ApiLogger {
       }
       messages = [];
     }
+  }
+
+  /**
+   * While a send is failing, or has been in flight for over a second, the queue behind it goes to the spool every
+   * 20 ms, so memory never fills during an outage (a kafkajs send to a dead broker can take seconds to fail).
+   */
+  private watchSend(started: number): NodeJS.Timeout | undefined {
+    if (!this.spool) return undefined;
+    return setInterval(() => {
+      if (this.queue.length > 0 && (this.degraded || performance.now() - started > 1000)) {
+        this.spill([]).catch(() => undefined); // logged by spill()
+      }
+    }, 20);
   }
 
   private drop(reason: DropReason, count: number): void {
@@ -497,6 +523,15 @@ export class ApiLogger {
    */
   private async sendWithRetry(messages: SlottedMessage[], fresh: number, fromSpool: boolean): Promise<boolean> {
     const started = performance.now();
+    const watch = this.watchSend(started);
+    try {
+      return await this.sendUntilDone(messages, fresh, fromSpool, started);
+    } finally {
+      clearInterval(watch);
+    }
+  }
+
+  private async sendUntilDone(messages: SlottedMessage[], fresh: number, fromSpool: boolean, started: number): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.ensureConnected();
@@ -522,8 +557,6 @@ export class ApiLogger {
         const until = Date.now() + delay;
         while (Date.now() < until) {
           if (this.closing && Date.now() >= this.closeDeadline) return this.abandon(messages, fresh, fromSpool);
-          // Whatever queues behind the failing batch goes to the spool, so memory does not fill up.
-          if (this.spool && this.queue.length > 0) await this.spill([]);
           await sleep(Math.min(50, until - Date.now()));
         }
         if (this.closing && Date.now() >= this.closeDeadline) return this.abandon(messages, fresh, fromSpool);
