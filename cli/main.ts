@@ -4,7 +4,11 @@
  */
 import { Command } from 'commander';
 import { ApilogError, describeError } from '../runtime/errors.ts';
+import { registerConsume } from './consume.ts';
 import { registerDemo } from './demo.ts';
+import { registerMigrate } from './migrate.ts';
+import { registerQuery } from './query.ts';
+import { registerSchemas } from './schemas.ts';
 
 const program = new Command('apilog')
   .description('API-call logs: Avro events through Kafka into ClickHouse, exactly once')
@@ -12,7 +16,11 @@ const program = new Command('apilog')
   .configureOutput({ outputError: (text, write) => write(text) });
 
 // One file per subcommand, each exporting register<Name>(program).
+registerConsume(program);
 registerDemo(program);
+registerMigrate(program);
+registerQuery(program);
+registerSchemas(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -6,7 +6,7 @@
  *
  * A file holds statements, each ending with `;` at the end of a line; `--` lines are comments. Placeholders:
  * `{table}` (the raw table; the rollups are `{table}_1m`, `{table}_1h`, `{table}_clients_1h`) and the retention
- * days `{raw_ttl_days}`, `{minute_ttl_days}`, `{hour_ttl_days}`. Every statement is idempotent by itself
+ * clauses `{raw_ttl}`, `{minute_ttl}`, `{hour_ttl}` (a TTL clause, or nothing when that level keeps data forever). Every statement is idempotent by itself
  * (IF NOT EXISTS; on the legacy server, which lacks ADD COLUMN IF NOT EXISTS, a single-column ADD COLUMN is skipped
  * when the column exists), so a migration interrupted half-way is simply run again; it is recorded only after all its
  * statements succeeded. An applied migration whose file changed since is an error: write a new migration instead.
@@ -29,17 +29,21 @@ export interface Migration {
   readonly statements: readonly string[];
 }
 
-/** How long each level keeps data, in days (ClickHouse TTL). Not available on the legacy server. */
+/**
+ * How long each level keeps data, in days (a ClickHouse TTL); 0 keeps it forever. Not on the legacy server.
+ * The default keeps everything: deleting data is a decision to take, not a default to discover (a replay of old
+ * events, or a test with fixed dates, would otherwise lose rows silently). Suggested: 30 / 90 / 730.
+ */
 export interface Retention {
-  /** Raw rows. @default 30 */
+  /** Raw rows. @default 0 (forever) */
   readonly rawDays: number;
-  /** Per-minute rollups. @default 90 */
+  /** Per-minute rollups. @default 0 (forever) */
   readonly minuteDays: number;
-  /** Hourly rollups (per API and per client). @default 730 */
+  /** Hourly rollups (per API and per client). @default 0 (forever) */
   readonly hourDays: number;
 }
 
-export const DEFAULT_RETENTION: Retention = { rawDays: 30, minuteDays: 90, hourDays: 730 };
+export const DEFAULT_RETENTION: Retention = { rawDays: 0, minuteDays: 0, hourDays: 0 };
 
 export const MIGRATIONS_TABLE = 'apilog_migrations';
 
@@ -83,24 +87,33 @@ export function loadMigrations(dialect: Dialect): Migration[] {
   return out;
 }
 
-/** Retention values are positive whole days; anything else fails with a message naming the level. */
+/** Retention values are whole days, 0 for forever; anything else fails with a message naming the level. */
 export function checkRetention(retention: Partial<Retention>): void {
   for (const [key, value] of Object.entries(retention)) {
-    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
-      throw new ConfigError(`retention ${key} must be a positive whole number of days, not ${String(value)}`);
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+      throw new ConfigError(`retention ${key} must be a whole number of days (0 keeps data forever), not ${String(value)}`);
     }
   }
 }
+
+/** The TTL expression of each level of the current series, given its retention in days. */
+const TTL_EXPRESSIONS = {
+  raw: (days: number) => `toDateTime(ts) + INTERVAL ${days} DAY`,
+  minute: (days: number) => `minute + INTERVAL ${days} DAY`,
+  hour: (days: number) => `hour + INTERVAL ${days} DAY`,
+} as const;
+
+const ttlClause = (level: keyof typeof TTL_EXPRESSIONS, days: number) => (days === 0 ? '' : `TTL ${TTL_EXPRESSIONS[level](days)}`);
 
 /** Fills the placeholders of one statement. */
 export function renderStatement(statement: string, table: string, retention: Retention): string {
   checkRetention(retention);
   const rendered = statement
     .replaceAll('{table}', checkTableName(table))
-    .replaceAll('{raw_ttl_days}', String(retention.rawDays))
-    .replaceAll('{minute_ttl_days}', String(retention.minuteDays))
-    .replaceAll('{hour_ttl_days}', String(retention.hourDays));
-  const left = /\{(table|[a-z_]+_ttl_days)\}/.exec(rendered);
+    .replaceAll('{raw_ttl}', ttlClause('raw', retention.rawDays))
+    .replaceAll('{minute_ttl}', ttlClause('minute', retention.minuteDays))
+    .replaceAll('{hour_ttl}', ttlClause('hour', retention.hourDays));
+  const left = /\{(table|[a-z_]+_ttl)\}/.exec(rendered);
   if (left) throw new ApilogError(`migration statement has an unknown placeholder ${left[0]}`);
   return rendered;
 }
@@ -212,13 +225,13 @@ async function columnAlreadyAdded(sink: Sink, sql: string): Promise<boolean> {
   return columns.some((c) => c.name === m[2]);
 }
 
-/** The TTL clause each table of the current series has, as a function of its retention in days. */
-function ttlTargets(table: string, retention: Partial<Retention>): { table: string; days: number; ttl: (days: number) => string }[] {
-  const out: { table: string; days: number; ttl: (days: number) => string }[] = [];
-  if (retention.rawDays !== undefined) out.push({ table, days: retention.rawDays, ttl: (d) => `toDateTime(ts) + INTERVAL ${d} DAY` });
-  if (retention.minuteDays !== undefined) out.push({ table: `${table}_1m`, days: retention.minuteDays, ttl: (d) => `minute + INTERVAL ${d} DAY` });
+/** The tables of the current series whose retention `retention` names, with their TTL level. */
+function ttlTargets(table: string, retention: Partial<Retention>): { table: string; days: number; level: keyof typeof TTL_EXPRESSIONS }[] {
+  const out: { table: string; days: number; level: keyof typeof TTL_EXPRESSIONS }[] = [];
+  if (retention.rawDays !== undefined) out.push({ table, days: retention.rawDays, level: 'raw' });
+  if (retention.minuteDays !== undefined) out.push({ table: `${table}_1m`, days: retention.minuteDays, level: 'minute' });
   if (retention.hourDays !== undefined) {
-    for (const t of [`${table}_1h`, `${table}_clients_1h`]) out.push({ table: t, days: retention.hourDays, ttl: (d) => `hour + INTERVAL ${d} DAY` });
+    for (const t of [`${table}_1h`, `${table}_clients_1h`]) out.push({ table: t, days: retention.hourDays, level: 'hour' });
   }
   return out;
 }
@@ -240,9 +253,12 @@ export async function tableRetentionDays(sink: Sink, table: string): Promise<num
 async function applyRetention(sink: Sink, table: string, retention: Partial<Retention>): Promise<string[]> {
   const changes: string[] = [];
   for (const target of ttlTargets(table, retention)) {
-    const statement = `ALTER TABLE ${target.table} MODIFY TTL ${target.ttl(target.days)}`;
-    const current = await tableRetentionDays(sink, target.table);
-    if (current === undefined || current === target.days) continue;
+    const current = (await tableRetentionDays(sink, target.table)) ?? 0;
+    if (current === target.days) continue;
+    const statement =
+      target.days === 0
+        ? `ALTER TABLE ${target.table} REMOVE TTL`
+        : `ALTER TABLE ${target.table} MODIFY TTL ${TTL_EXPRESSIONS[target.level](target.days)}`;
     await sink.command(statement);
     changes.push(statement);
   }

@@ -1,11 +1,13 @@
 -- 0001: the raw API-call log table, one row per event, for current ClickHouse (verified on the embedded engine,
--- chdb / ClickHouse 26.x). Placeholders: {table} (a checked identifier), {raw_ttl_days}.
+-- chdb / ClickHouse 26.x). Placeholders: {table} (a checked identifier), {raw_ttl}.
 --
 -- Choices, measured by `npx tsx bench/tableLayout.ts` (see MEASUREMENT below):
 -- * ORDER BY (api, ts): every question filters a time range and groups or filters by API. Sorting by API
 --   first keeps one API's rows together (its route, method, latency and size distributions compress well)
 --   and still lets a time range across all APIs skip granules inside each API's run.
 -- * PARTITION BY toDate(ts) with ttl_only_drop_parts: retention drops whole days instead of rewriting parts.
+--   {raw_ttl} is `TTL toDateTime(ts) + INTERVAL N DAY` after `apilog migrate --raw-ttl-days N`, nothing by
+--   default (keep everything): a TTL also drops old events replayed from Kafka the moment they are inserted.
 -- * Codecs: Delta for the sorted, monotonic columns (ts, _offset, _ingested_at), T64 for small integers
 --   stored in wide types, ZSTD(1) instead of LZ4 for everything; LowCardinality for the columns with a few
 --   thousand values at most (api, method, route, service, instance, environment, client_id, tenant_id,
@@ -15,7 +17,18 @@
 -- * non_replicated_deduplication_window: a retried insert with the same insert_deduplication_token is dropped,
 --   here and (with the same setting on the rollup tables) in the materialized views.
 --
--- MEASUREMENT
+-- MEASUREMENT (`npx tsx bench/tableLayout.ts --events 2000000`, embedded ClickHouse 26.7, 2 shared cores; reads are
+-- the best of 3: 15 minutes across all APIs / one API's p99 per minute over a day / one partition's last offsets):
+--   variant         B/event  last_15_min  one_api_day  offset_lookup
+--   chosen             65.6      10.4 ms      15.2 ms         4.9 ms   ORDER BY (api, ts), codecs, projection
+--   lz4               110.9      11.0 ms      15.1 ms         4.8 ms   same types, default LZ4: +69% bytes
+--   ts_first           68.1       6.1 ms      51.0 ms         5.4 ms   ORDER BY ts: per-API reads 3.4x slower
+--   hour_api           66.0       8.1 ms      27.8 ms         4.0 ms   ORDER BY (toStartOfHour(ts), api, ts)
+--   no_projection      61.5      12.2 ms      20.5 ms         5.5 ms   the projection costs 4 B/event (6%)
+-- The codecs save 41% of the disk. ORDER BY (api, ts) keeps per-API reads fastest and costs a few ms on
+-- all-API windows, which the rollups serve anyway. The projection makes no difference at 2 M rows; it is there
+-- for the exactly-once lookup on a big table, where the alternative reads three columns of every row (see
+-- `npm run bench:queries`, which times that lookup with and without it on 10 M events).
 CREATE TABLE IF NOT EXISTS {table}
 (
     event_id       UUID                                CODEC(ZSTD(1)),
@@ -50,5 +63,5 @@ CREATE TABLE IF NOT EXISTS {table}
 ENGINE = MergeTree
 PARTITION BY toDate(ts)
 ORDER BY (api, ts)
-TTL toDateTime(ts) + INTERVAL {raw_ttl_days} DAY
+{raw_ttl}
 SETTINGS non_replicated_deduplication_window = 1000, ttl_only_drop_parts = 1;

@@ -1,5 +1,5 @@
 -- 0002: per-API per-minute aggregates, kept by a materialized view on every insert into {table}, so
--- dashboards never scan raw rows. Placeholders: {table}, {minute_ttl_days}.
+-- dashboards never scan raw rows. Placeholders: {table}, {minute_ttl}.
 --
 -- A call failed when it carries an error_class or has a 5xx status (`errors`); 4xx without an error class are
 -- the caller's mistakes (`status_4xx`). Latency quantiles are t-digest states: merge them with
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS {table}_1m
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(minute)
 ORDER BY (environment, service, api, method, route, minute)
-TTL minute + INTERVAL {minute_ttl_days} DAY
+{minute_ttl}
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_1m_mv TO {table}_1m AS

@@ -1,6 +1,6 @@
 -- 0003: the per-minute aggregates of 0002 again per hour, for ranges of days to months (a 30-day trend reads
 -- 60x fewer rows than from {table}_1m; see the bench). Fed from {table} directly, not from {table}_1m, so
--- either rollup can be rebuilt from raw rows alone. Placeholders: {table}, {hour_ttl_days}.
+-- either rollup can be rebuilt from raw rows alone. Placeholders: {table}, {hour_ttl}.
 CREATE TABLE IF NOT EXISTS {table}_1h
 (
     hour            DateTime('UTC')                                      CODEC(Delta, ZSTD(1)),
@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS {table}_1h
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (environment, service, api, method, route, hour)
-TTL hour + INTERVAL {hour_ttl_days} DAY
+{hour_ttl}
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_1h_mv TO {table}_1h AS

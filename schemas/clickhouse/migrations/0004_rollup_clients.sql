@@ -1,5 +1,5 @@
 -- 0004: who calls us: per client, per API, per hour. Client ids are many more than APIs, so this level is
--- hourly only; a missing client_id is ''. Placeholders: {table}, {hour_ttl_days}.
+-- hourly only; a missing client_id is ''. Placeholders: {table}, {hour_ttl}.
 CREATE TABLE IF NOT EXISTS {table}_clients_1h
 (
     hour            DateTime('UTC')                        CODEC(Delta, ZSTD(1)),
@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS {table}_clients_1h
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (environment, client_id, api, hour)
-TTL hour + INTERVAL {hour_ttl_days} DAY
+{hour_ttl}
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_clients_1h_mv TO {table}_clients_1h AS
