@@ -200,6 +200,20 @@ interface Waiter {
   readonly resolve: (queued: boolean) => void;
 }
 
+const FIELD_NAMES = (JSON.parse(API_CALL_SCHEMA_V1) as { fields: { name: string }[] }).fields.map((f) => f.name);
+
+/**
+ * A copy with event_id and ts filled in. Read field by field (not spread): log() validated what property reads
+ * return, which includes getters and inherited properties that a spread would lose.
+ */
+function withIdAndTime(event: LogEvent): LogEvent {
+  const copy: Record<string, unknown> = {};
+  for (const name of FIELD_NAMES) copy[name] = (event as Record<string, unknown>)[name];
+  copy['event_id'] ??= randomUUID();
+  copy['ts'] ??= Date.now();
+  return copy as LogEvent;
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Creates a logger: registers (or finds) the schema, connects the producer, opens the spool. */
@@ -449,9 +463,7 @@ export class ApiLogger {
       const event = events[i]!;
       events[i] = undefined as unknown as LogEvent;
       try {
-        const complete = event.event_id === undefined || event.ts === undefined
-          ? { ...event, event_id: event.event_id ?? randomUUID(), ts: event.ts ?? Date.now() }
-          : event;
+        const complete = event.event_id === undefined || event.ts === undefined ? withIdAndTime(event) : event;
         const key = complete.api;
         messages.push({ key, value: this.encoder.encode(complete), slot: this.partitioner.nextSlot(key) });
       } catch (error) {
@@ -524,10 +536,13 @@ export class ApiLogger {
   private async sendWithRetry(messages: SlottedMessage[], fresh: number, fromSpool: boolean): Promise<boolean> {
     const started = performance.now();
     const watch = this.watchSend(started);
+    const inFlight = { fresh: fromSpool || this.spool ? 0 : fresh };
+    this.inFlight = inFlight;
     try {
       return await this.sendUntilDone(messages, fresh, fromSpool, started);
     } finally {
       clearInterval(watch);
+      this.inFlight = undefined;
     }
   }
 
@@ -540,7 +555,7 @@ export class ApiLogger {
         this.metricsState.batches++;
         this.metricsState.sent += messages.length;
         this.metricsState.observeSend((performance.now() - started) / 1000);
-        this.settle(fresh);
+        if (!this.closed) this.settle(fresh); // after close() the batch was already counted as dropped
         return true;
       } catch (error) {
         const permanent = permanentBrokerError(error);
@@ -572,11 +587,13 @@ export class ApiLogger {
       this.abandoned = messages;
       return false;
     }
-    this.drop('close_timeout', fresh);
+    if (!this.closed) this.drop('close_timeout', fresh);
     return false;
   }
 
   private abandoned: SlottedMessage[] | undefined;
+  /** The batch being sent, for close() to account for when a send outlasts the deadline (no spool). */
+  private inFlight: { fresh: number } | undefined;
 
   /** Resolves when every event accepted before the call is acknowledged or dropped (or after `timeoutMs`: false). */
   async flush(timeoutMs = Infinity): Promise<boolean> {
@@ -608,16 +625,21 @@ export class ApiLogger {
     this.closing = true;
     this.closeDeadline = Date.now() + this.o.closeTimeoutMs;
     const flushed = await this.flush(this.o.closeTimeoutMs);
-    this.closed = true;
     for (const w of this.waiters.splice(0)) {
       w.resolve(false);
       this.drop('close_timeout', 1);
     }
     this.stopWaiterTimerIfIdle();
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    if (!flushed) {
+    if (flushed) this.closed = true;
+    else {
       // A send to a hung broker can outlast the deadline; give it a moment, no more.
       await Promise.race([this.pumping, sleep(2000)]);
+      if (this.inFlight && this.pumping) {
+        // Still not acknowledged: counted as dropped, though the broker may yet take it.
+        this.drop('close_timeout', this.inFlight.fresh);
+      }
+      this.closed = true;
       if (this.spool) {
         // The failing batch first, then everything behind it: the next process sends them in order (at least once).
         await this.spill(this.abandoned ?? []);
