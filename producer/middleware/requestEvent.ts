@@ -1,0 +1,159 @@
+/**
+ * What the Express and Fastify middleware share: turning one finished HTTP request into an API-call event,
+ * with secrets redacted. By default no header or query value is recorded at all; headers and query parameters
+ * named in `captureHeaders` / `captureQuery` go into `attributes` (`header.<name>`, `query.<name>`), and the
+ * redaction list replaces the values of Authorization, Cookie and token-like parameters with "[REDACTED]".
+ */
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import type { LogEvent } from '../apiLogger.ts';
+
+export const REDACTED = '[REDACTED]';
+
+/** Headers whose values are never recorded as they are. */
+export const DEFAULT_REDACT_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-auth-token'];
+/** Query parameters whose names match this are token-like: their values are never recorded as they are. */
+export const DEFAULT_REDACT_QUERY = /token|secret|password|passwd|api[-_]?key|signature|sig$|auth|session|code$|credential/i;
+
+export interface MiddlewareOptions {
+  /** The SDK logger (anything with its log()). */
+  readonly logger: { log(event: LogEvent): unknown };
+  readonly service: string;
+  /** @default os.hostname() */
+  readonly instance?: string;
+  /** @default process.env.NODE_ENV ?? 'dev' */
+  readonly environment?: string;
+  /** The API name of a request. @default `${method} ${route}` */
+  readonly apiName?: (method: string, route: string) => string;
+  /** Header names (any case) to record in attributes as `header.<name>`. @default [] */
+  readonly captureHeaders?: readonly string[];
+  /** Query parameter names to record in attributes as `query.<name>`; true for all. @default [] */
+  readonly captureQuery?: readonly string[] | true;
+  /** Headers whose values are redacted. @default DEFAULT_REDACT_HEADERS */
+  readonly redactHeaders?: readonly string[];
+  /** Query parameter names whose values are redacted. @default DEFAULT_REDACT_QUERY */
+  readonly redactQuery?: RegExp;
+  /** Requests to leave out (health checks). @default none */
+  readonly skip?: (method: string, path: string) => boolean;
+}
+
+export interface ResolvedMiddlewareOptions {
+  readonly log: (event: LogEvent) => unknown;
+  readonly service: string;
+  readonly instance: string;
+  readonly environment: string;
+  readonly apiName: (method: string, route: string) => string;
+  readonly captureHeaders: readonly string[];
+  readonly captureQuery: ReadonlySet<string> | true;
+  readonly redactHeaders: ReadonlySet<string>;
+  readonly redactQuery: RegExp;
+  readonly skip: ((method: string, path: string) => boolean) | undefined;
+}
+
+export function resolveMiddlewareOptions(options: MiddlewareOptions): ResolvedMiddlewareOptions {
+  return {
+    log: (event) => options.logger.log(event),
+    service: options.service,
+    instance: options.instance ?? hostname(),
+    environment: options.environment ?? process.env['NODE_ENV'] ?? 'dev',
+    apiName: options.apiName ?? ((method, route) => `${method} ${route}`),
+    captureHeaders: (options.captureHeaders ?? []).map((h) => h.toLowerCase()),
+    captureQuery: options.captureQuery === true ? true : new Set(options.captureQuery ?? []),
+    redactHeaders: new Set((options.redactHeaders ?? DEFAULT_REDACT_HEADERS).map((h) => h.toLowerCase())),
+    redactQuery: options.redactQuery ?? DEFAULT_REDACT_QUERY,
+    skip: options.skip,
+  };
+}
+
+/** The route of requests that matched no route: one value, so unmatched paths cannot explode cardinality. */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+/** W3C traceparent: version-traceid-parentid-flags. */
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+export interface FinishedRequest {
+  readonly method: string;
+  /** The URL as received: path and query. */
+  readonly url: string;
+  readonly route: string | undefined;
+  readonly status: number;
+  readonly startedAt: number;
+  readonly latencyUs: number;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  readonly clientIp: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly error?: { readonly name: string; readonly message: string } | undefined;
+}
+
+function headerValue(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h.join(', ') : h;
+}
+
+export function buildEvent(o: ResolvedMiddlewareOptions, r: FinishedRequest): LogEvent {
+  const q = r.url.indexOf('?');
+  const path = q < 0 ? r.url : r.url.slice(0, q);
+  const route = r.route ?? UNMATCHED_ROUTE;
+  const attributes: Record<string, string> = {};
+  for (const name of o.captureHeaders) {
+    const v = headerValue(r.headers[name]);
+    if (v !== undefined) attributes[`header.${name}`] = o.redactHeaders.has(name) ? REDACTED : v;
+  }
+  if (q >= 0 && (o.captureQuery === true || o.captureQuery.size > 0)) {
+    for (const [k, v] of new URLSearchParams(r.url.slice(q + 1))) {
+      if (o.captureQuery !== true && !o.captureQuery.has(k)) continue;
+      attributes[`query.${k}`] = o.redactQuery.test(k) ? REDACTED : v;
+    }
+  }
+  const trace = TRACEPARENT.exec(headerValue(r.headers['traceparent']) ?? '');
+  const failed = r.error !== undefined || r.status >= 500;
+  return {
+    ts: r.startedAt,
+    api: o.apiName(r.method, route),
+    method: r.method,
+    route,
+    path,
+    status: r.status,
+    latency_us: r.latencyUs,
+    request_bytes: r.requestBytes,
+    response_bytes: r.responseBytes,
+    service: o.service,
+    instance: o.instance,
+    environment: o.environment,
+    client_ip: r.clientIp ?? null,
+    trace_id: trace?.[1] ?? null,
+    span_id: trace?.[2] ?? null,
+    error_class: r.error?.name ?? (failed ? `HTTP${r.status}` : null),
+    error_message: r.error ? r.error.message.slice(0, 1024) : null,
+    attributes,
+  };
+}
+
+/** Request body bytes: Content-Length when given, else what was read from the stream. */
+export function requestBytesOf(headers: IncomingHttpHeaders, streamed: number): number {
+  const n = Number(headers['content-length']);
+  return Number.isSafeInteger(n) && n >= 0 ? n : streamed;
+}
+
+/**
+ * Counts the body bytes a response writes (Content-Length is absent for streamed and chunked responses).
+ * Wraps write/end of this one response object.
+ */
+export function countResponseBytes(res: ServerResponse): () => number {
+  let bytes = 0;
+  const add = (chunk: unknown, encoding: unknown) => {
+    if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    else if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
+  };
+  const write = res.write;
+  const end = res.end;
+  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    add(chunk, rest[0]);
+    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as ServerResponse['write'];
+  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+    if (typeof chunk !== 'function') add(chunk, rest[0]);
+    return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+  } as ServerResponse['end'];
+  return () => bytes;
+}

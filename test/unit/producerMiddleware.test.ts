@@ -1,0 +1,119 @@
+/**
+ * Express and Fastify middleware over real HTTP on loopback. The SDK logger is replaced by a recorder of what
+ * log() receives (the middleware's own interface), and every event is checked against the SDK's validator.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express from 'express';
+import Fastify from 'fastify';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { LogEvent } from '../../producer/apiLogger.ts';
+import { apilogExpress } from '../../producer/middleware/express.ts';
+import { apilogFastify } from '../../producer/middleware/fastify.ts';
+import { REDACTED, UNMATCHED_ROUTE } from '../../producer/middleware/requestEvent.ts';
+import { EventValidator } from '../../producer/validate.ts';
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT = '00f067aa0ba902b7';
+
+function recorder() {
+  const events: LogEvent[] = [];
+  return { events, logger: { log: (e: LogEvent) => events.push(e) } };
+}
+
+const validator = new EventValidator();
+const options = { service: 'shop-api', instance: 'test-0', environment: 'test', captureHeaders: ['authorization', 'cookie', 'user-agent'], captureQuery: true } as const;
+
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** The same requests against both frameworks. */
+function scenarios(base: () => string, events: () => LogEvent[]) {
+  test('a matched route: template, status, sizes, latency, client, trace; secrets redacted', async () => {
+    const body = JSON.stringify({ amount: 42 });
+    const res = await fetch(`${base()}/v1/users/42?access_token=s3cr3t&page=2`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', authorization: 'Bearer s3cr3t', cookie: 'sid=s3cr3t', 'user-agent': 'curl/8', traceparent: `00-${TRACE}-${PARENT}-01` },
+    });
+    const text = await res.text();
+    await until(() => events().length >= 1);
+    const e = events().at(-1)!;
+    expect(validator.validate(e)).toBeGreaterThan(0);
+    expect(e).toMatchObject({
+      api: 'POST /v1/users/:id', method: 'POST', route: '/v1/users/:id', path: '/v1/users/42', status: 201,
+      request_bytes: Buffer.byteLength(body), response_bytes: Buffer.byteLength(text),
+      service: 'shop-api', instance: 'test-0', environment: 'test', trace_id: TRACE, span_id: PARENT, error_class: null,
+    });
+    expect(e.client_ip).toMatch(/127\.0\.0\.1/);
+    expect(e.latency_us).toBeGreaterThan(0);
+    expect(e.attributes).toEqual({
+      'header.authorization': REDACTED, 'header.cookie': REDACTED, 'header.user-agent': 'curl/8',
+      'query.access_token': REDACTED, 'query.page': '2',
+    });
+    expect(JSON.stringify(e)).not.toContain('s3cr3t');
+  });
+
+  test('an unmatched path is logged under one route, not its path', async () => {
+    const res = await fetch(`${base()}/nothing/here/123`);
+    await res.arrayBuffer();
+    await until(() => events().some((e) => e.status === 404));
+    const e = events().find((x) => x.status === 404)!;
+    expect(e.route).toBe(UNMATCHED_ROUTE);
+    expect(e.path).toBe('/nothing/here/123');
+  });
+
+  test('a failing handler is logged as a 500 with an error class', async () => {
+    const res = await fetch(`${base()}/v1/boom`);
+    await res.arrayBuffer();
+    await until(() => events().some((e) => e.status === 500));
+    const e = events().find((x) => x.status === 500)!;
+    expect(e.route).toBe('/v1/boom');
+    expect(e.error_class).not.toBeNull();
+  });
+}
+
+describe('Express middleware (real HTTP)', () => {
+  const { events, logger } = recorder();
+  let server: Server;
+  let base = '';
+  beforeAll(async () => {
+    const app = express();
+    app.use(apilogExpress({ logger, ...options }));
+    const router = express.Router();
+    router.post('/users/:id', express.json(), (_req, res) => void res.status(201).json({ ok: true, id: 42 }));
+    router.get('/boom', () => {
+      throw new Error('boom');
+    });
+    app.use('/v1', router);
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  scenarios(() => base, () => events);
+});
+
+describe('Fastify plugin (real HTTP)', () => {
+  const { events, logger } = recorder();
+  const app = Fastify();
+  let base = '';
+  beforeAll(async () => {
+    await app.register(apilogFastify, { logger, ...options });
+    app.post('/v1/users/:id', async (_req, reply) => reply.code(201).send({ ok: true, id: 42 }));
+    app.get('/v1/boom', async () => {
+      throw new Error('boom');
+    });
+    base = await app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(() => app.close());
+  scenarios(() => base, () => events);
+
+  test('the error thrown by the handler is recorded', async () => {
+    const e = events.find((x) => x.status === 500)!;
+    expect(e.error_class).toBe('Error');
+    expect(e.error_message).toBe('boom');
+  });
+});
