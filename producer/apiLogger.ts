@@ -330,8 +330,16 @@ export class ApiLogger {
     this.wake();
   };
 
+  /**
+   * Why the last refused log() call was refused (valid until the next refusal): an invalid event's reason and
+   * field, or `queue_full` (read it right after log() returns false).
+   */
+  readonly lastRefusal: { reason: RejectReason | 'queue_full'; field: string } = { reason: 'not_an_object', field: '' };
+
   private reject(reason: RejectReason, field: string, event: unknown): false {
     this.metricsState.rejectedBy[reason]++;
+    this.lastRefusal.reason = reason;
+    this.lastRefusal.field = field;
     const onReject = this.o.onReject;
     if (onReject) {
       try {
@@ -352,6 +360,8 @@ export class ApiLogger {
       });
     }
     this.metricsState.droppedBy.queue_full++;
+    this.lastRefusal.reason = 'queue_full';
+    this.lastRefusal.field = '';
     this.warn('queue_full', 'apilog: queue full, dropping events');
     return false;
   }

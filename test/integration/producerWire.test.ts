@@ -1,0 +1,134 @@
+/**
+ * The SDK and the HTTP ingest against the real broker and registry (integration): bytes on the topic are
+ * the Confluent framing (magic byte, the schema id the registry returned, the Avro body), keyed by API name,
+ * on the murmur2 partition, LZ4-compressed batches read back; the ingest answers per event.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
+import { createApiLogger, type ApiLogger, type LogEvent } from '../../producer/apiLogger.ts';
+import { startIngestServer, type IngestServer } from '../../producer/ingest.ts';
+import { partitionForKey } from '../../producer/murmur2.ts';
+import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
+import { ensureTopic } from '../../producer/topic.ts';
+import { apiCallTypeV1, type ApiCallEvent } from '../../schemas/apiCall.ts';
+import { kafkaClient, stack, uniqueName } from './pipeline.ts';
+
+const PARTITIONS = 6;
+
+interface Raw {
+  key: string;
+  partition: number;
+  value: Buffer;
+}
+
+/** Every message on a topic, as bytes. */
+async function readRaw(topic: string, expected: number): Promise<Raw[]> {
+  const kafka = new Kafka({ clientId: 'apilog-wire-check', brokers: [stack().brokers], logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: uniqueName('wire-check') });
+  const out: Raw[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ partition, message }) => void out.push({ key: message.key!.toString(), partition, value: message.value! }) });
+  const deadline = Date.now() + 60_000;
+  while (out.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  await consumer.disconnect();
+  return out;
+}
+
+async function latestId(subject: string): Promise<number> {
+  const res = await fetch(`${stack().registry}/subjects/${subject}/versions/latest`);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { id: number }).id;
+}
+
+describe('SDK on the wire (LZ4)', () => {
+  test('magic byte, registry schema id, Avro body, key and murmur2 partition; event_id and ts filled', async () => {
+    const topic = uniqueName('wire');
+    await ensureTopic(kafkaClient(), { topic, partitions: PARTITIONS });
+    const logger = await createApiLogger({ brokers: [stack().brokers], registry: stack().registry, topic, compression: 'lz4' });
+    const events = new SyntheticEvents({ apis: 8, seed: 11 }).take(40);
+    for (const e of events) expect(logger.log(e)).toBe(true);
+    const minimal: LogEvent = {
+      api: 'minimal.get', method: 'GET', route: '/m', path: '/m', status: 200, latency_us: 5, request_bytes: 0, response_bytes: 2,
+      service: 's', instance: 'i', environment: 'e',
+    };
+    const before = Date.now();
+    expect(logger.log(minimal)).toBe(true);
+    expect(await logger.flush(30_000)).toBe(true);
+    const metrics = await logger.close();
+    expect(metrics.sent).toBe(41);
+
+    const schemaId = await latestId(`${topic}-value`);
+    expect(logger.schemaId).toBe(schemaId);
+    const raw = await readRaw(topic, 41);
+    expect(raw).toHaveLength(41);
+    const byId = new Map(events.map((e) => [e.event_id, e]));
+    for (const m of raw) {
+      expect(m.value[0]).toBe(0x00);
+      expect(m.value.readUInt32BE(1)).toBe(schemaId);
+      const decoded = apiCallTypeV1.fromBuffer(m.value.subarray(5)) as ApiCallEvent;
+      expect(m.key).toBe(decoded.api);
+      expect(m.partition).toBe(partitionForKey(decoded.api, PARTITIONS));
+      const sent = byId.get(decoded.event_id);
+      if (sent) {
+        // Byte for byte what avsc writes for the event.
+        expect(m.value.subarray(5).equals(apiCallTypeV1.toBuffer(sent))).toBe(true);
+      } else {
+        expect(decoded).toMatchObject({ ...minimal, client_id: null, attributes: {} });
+        expect(decoded.event_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+        expect(decoded.ts).toBeGreaterThanOrEqual(before - 1000);
+      }
+    }
+  });
+});
+
+describe('HTTP ingest', () => {
+  let topic: string;
+  let logger: ApiLogger;
+  let ingest: IngestServer;
+  const token = 'test-token-123';
+
+  beforeAll(async () => {
+    topic = uniqueName('ingest');
+    await ensureTopic(kafkaClient(), { topic, partitions: PARTITIONS });
+    logger = await createApiLogger({ brokers: [stack().brokers], registry: stack().registry, topic, compression: 'gzip', whenFull: 'wait' });
+    ingest = await startIngestServer({ logger, port: 0, token, maxBodyBytes: 64 * 1024, maxEvents: 100 });
+  });
+  afterAll(async () => {
+    await ingest.close();
+    await logger.close();
+  });
+
+  const post = (body: string, headers: Record<string, string> = {}, query = '') =>
+    fetch(`${ingest.url}/v1/events${query}`, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers } });
+
+  test('refuses without the token, with the wrong type, bad JSON, too big a body or batch', async () => {
+    expect((await post('[]', { authorization: 'Bearer nope' })).status).toBe(401);
+    expect((await post('[]', { authorization: '' })).status).toBe(401);
+    expect((await post('[]', { 'content-type': 'text/plain' })).status).toBe(415);
+    expect((await post('{"events": ')).status).toBe(400);
+    expect((await post('{"nope": 1}')).status).toBe(400);
+    expect((await post(JSON.stringify('x'.repeat(70 * 1024)))).status).toBe(413);
+    expect((await post(JSON.stringify(Array.from({ length: 101 }, () => ({}))))).status).toBe(413);
+  });
+
+  test('per-event errors; ?wait=ack answers after Kafka acknowledged the accepted events', async () => {
+    const [a, b] = new SyntheticEvents({ seed: 5 }).take(2);
+    const bad = { ...a, event_id: 'x', status: 'oops' };
+    const res = await post(JSON.stringify({ events: [a, { ...b, status: '200' }, bad, 17] }), {}, '?wait=ack');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      accepted: 1, rejected: 3, dropped: 0,
+      errors: [
+        { index: 1, reason: 'wrong_type', field: 'status' },
+        { index: 2, reason: 'bad_uuid', field: 'event_id' },
+        { index: 3, reason: 'not_an_object' },
+      ],
+    });
+    const raw = await readRaw(topic, 1);
+    expect(raw.map((m) => (apiCallTypeV1.fromBuffer(m.value.subarray(5)) as ApiCallEvent).event_id)).toEqual([a!.event_id]);
+    const metrics = await (await fetch(`${ingest.url}/metrics`)).text();
+    expect(metrics).toMatch(/apilog_producer_sent_total 1\b/);
+    expect(metrics).toMatch(/apilog_producer_rejected_total\{reason="wrong_type"\} 1\b/);
+  });
+});
