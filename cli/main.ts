@@ -6,7 +6,9 @@ import { Command } from 'commander';
 import { ApilogError, describeError } from '../runtime/errors.ts';
 import { registerConsume } from './consume.ts';
 import { registerDemo } from './demo.ts';
+import { registerIngest } from './ingest.ts';
 import { registerMigrate } from './migrate.ts';
+import { registerProduce } from './produce.ts';
 import { registerQuery } from './query.ts';
 import { registerSchemas } from './schemas.ts';
 
@@ -18,7 +20,9 @@ const program = new Command('apilog')
 // One file per subcommand, each exporting register<Name>(program).
 registerConsume(program);
 registerDemo(program);
+registerIngest(program);
 registerMigrate(program);
+registerProduce(program);
 registerQuery(program);
 registerSchemas(program);
 
