@@ -26,9 +26,10 @@
 --   hour_api           66.0       8.1 ms      27.8 ms         4.0 ms   ORDER BY (toStartOfHour(ts), api, ts)
 --   no_projection      61.5      12.2 ms      20.5 ms         5.5 ms   the projection costs 4 B/event (6%)
 -- The codecs save 41% of the disk. ORDER BY (api, ts) keeps per-API reads fastest and costs a few ms on
--- all-API windows, which the rollups serve anyway. The projection makes no difference at 2 M rows; it is there
--- for the exactly-once lookup on a big table, where the alternative reads three columns of every row (see
--- `npm run bench:queries`, which times that lookup with and without it on 10 M events).
+-- all-API windows, which the rollups serve anyway. The projection costs 6% of the disk and gains little at this
+-- size (`npm run bench:queries`, 10 M events: 4.2 ms with it, 4.9 ms without, because _offset compresses to
+-- almost nothing); without it the exactly-once lookup reads the three columns of every row, a cost that grows
+-- with the table, with it a range of one partition. Drop it (a new migration) if the consumer never looks up.
 CREATE TABLE IF NOT EXISTS {table}
 (
     event_id       UUID                                CODEC(ZSTD(1)),

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS {table}_1h
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
-ORDER BY (environment, service, api, method, route, hour)
+ORDER BY (hour, environment, service, api, method, route)
 {hour_ttl}
 SETTINGS non_replicated_deduplication_window = 1000;
 

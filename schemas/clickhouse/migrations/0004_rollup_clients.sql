@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS {table}_clients_1h
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
-ORDER BY (environment, client_id, api, hour)
+ORDER BY (hour, environment, client_id, api)
 {hour_ttl}
 SETTINGS non_replicated_deduplication_window = 1000;
 
