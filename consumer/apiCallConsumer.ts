@@ -22,7 +22,7 @@ import { DeadLetterWriter } from './deadLetters.ts';
 import { decodeMessage, prefetchSchemas } from './decoder.ts';
 import { ConsumerMetrics } from './metrics.ts';
 import { resolveTuning, type ConsumerTuning, type ResolvedTuning } from './options.ts';
-import { PartitionIngest, PartitionLostError, type IngestObserver, type PartitionLease } from './partitionIngest.ts';
+import { PartitionIngest, PartitionLostError, type CrashPoint, type IngestObserver, type PartitionLease } from './partitionIngest.ts';
 import { RowWriter } from './rowWriter.ts';
 import type { Sink } from './sink.ts';
 
@@ -41,6 +41,8 @@ export interface ApiCallConsumerOptions {
   readonly tuning?: ConsumerTuning;
   /** Metrics to update. @default a new ConsumerMetrics without process metrics */
   readonly metrics?: ConsumerMetrics;
+  /** Crash-point hook for crash tests (see IngestDeps.crashPoint). */
+  readonly crashPoint?: (point: CrashPoint) => void;
   /** Called once when the consumer stops for good on an error that retrying cannot fix. */
   readonly onFatal?: (error: Error) => void;
 }
@@ -228,7 +230,10 @@ export class ApiCallConsumer {
     const lease = this.lease(payload, generation);
     let ingest = this.ingests.get(partition);
     if (ingest === undefined) {
-      ingest = new PartitionIngest(topic, partition, { rows: this.rows, deadLetters: this.deadLetters, backoff: this.backoff, observer: this.observer });
+      ingest = new PartitionIngest(topic, partition, {
+        rows: this.rows, deadLetters: this.deadLetters, backoff: this.backoff, observer: this.observer,
+        ...(this.options.crashPoint ? { crashPoint: this.options.crashPoint } : {}),
+      });
       this.ingests.set(partition, ingest);
     }
     try {

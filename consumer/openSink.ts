@@ -7,6 +7,8 @@ export function isServerUrl(target: string): boolean {
   return /^https?:\/\//i.test(target);
 }
 
-export function openSink(target: string): Sink {
-  return isServerUrl(target) ? new ClickHouseServerSink({ url: target }) : new ChdbSink(target);
+/** `caCert`: PEM CA for an https:// server signed by a private CA. */
+export function openSink(target: string, options: { caCert?: Buffer } = {}): Sink {
+  if (!isServerUrl(target)) return new ChdbSink(target);
+  return new ClickHouseServerSink(options.caCert === undefined ? { url: target } : { url: target, caCert: options.caCert });
 }

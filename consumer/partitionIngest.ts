@@ -72,8 +72,16 @@ export class PartitionLostError extends ApilogError {
   }
 }
 
+/** Where a crash can happen between the steps of a flush (see the contract above). */
+export type CrashPoint = 'before-insert' | 'after-insert' | 'after-commit';
+
 export interface IngestDeps {
   readonly rows: RowStore;
+  /**
+   * Called at each crash point; the chaos test passes one that SIGKILLs the process now and then, so that kills
+   * land exactly between the insert and the commit, not only where timing happens to put them.
+   */
+  readonly crashPoint?: (point: CrashPoint) => void;
   readonly deadLetters: DeadLetterStore;
   readonly backoff: BackoffPolicy;
   readonly observer?: IngestObserver;
@@ -178,7 +186,9 @@ export class PartitionIngest {
     this.batch = new PartitionBatch(this.topic, this.partition);
     if (batch.skipped > 0) this.deps.observer?.skippedStored(batch.skipped);
     const rejected: DeadLetter[] = [];
+    this.deps.crashPoint?.('before-insert');
     if (batch.rows > 0) await this.insertDurably(batch, lease, rejected);
+    this.deps.crashPoint?.('after-insert');
     const letters = rejected.length > 0 ? [...batch.letters, ...rejected] : batch.letters;
     if (letters.length > 0) {
       await this.retry('dead-letters', lease, () => this.deps.deadLetters.send(letters));
@@ -188,6 +198,7 @@ export class PartitionIngest {
     lease.check();
     await this.retry('commit', lease, () => lease.commit(batch.nextOffset));
     this.committedNext = batch.nextOffset;
+    this.deps.crashPoint?.('after-commit');
     this.deps.observer?.committed(this.topic, this.partition, batch.nextOffset);
     return batch;
   }

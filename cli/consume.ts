@@ -1,0 +1,246 @@
+/**
+ * `apilog consume`: runs one member of the consumer group that lands the topic in ClickHouse exactly once
+ * (consumer/apiCallConsumer.ts). Run several processes with the same --group to share the partitions (a ClickHouse
+ * server; the embedded engine allows one process per directory).
+ *
+ * Serves /metrics, /healthz, /readyz on --metrics-port. SIGTERM or SIGINT: the batch in progress is flushed and
+ * committed, the group is left, and the process exits within --shutdown-deadline-ms (exit 1 if it had to abandon).
+ * Secrets come from the environment only: KAFKA_SASL_PASSWORD, CLICKHOUSE_PASSWORD (and CLICKHOUSE_USER).
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import type { KafkaConfig, SASLOptions } from 'kafkajs';
+import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
+import { retrying } from '../consumer/backoff.ts';
+import { DEFAULT_TABLE, ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
+import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
+import { startHealthServer } from '../consumer/healthServer.ts';
+import { ConsumerMetrics } from '../consumer/metrics.ts';
+import { openSink } from '../consumer/openSink.ts';
+import { DEFAULT_TUNING, type ConsumerTuning } from '../consumer/options.ts';
+import type { CrashPoint } from '../consumer/partitionIngest.ts';
+import { ensureTopic } from '../producer/topic.ts';
+import { ConfigError, describeError } from '../runtime/errors.ts';
+import { createKafka } from '../runtime/kafka.ts';
+import { createLogger } from '../runtime/log.ts';
+import { SchemaRegistryClient } from '../schemas/registry.ts';
+import { positiveInt } from './arguments.ts';
+import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { preflight } from './preflight.ts';
+
+export interface SecurityFlags {
+  kafkaTls?: boolean;
+  kafkaCa?: string;
+  kafkaCert?: string;
+  kafkaKey?: string;
+  kafkaSasl?: string;
+  kafkaSaslUsername?: string;
+}
+
+const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/**
+ * Kafka TLS and SASL from flags and the environment. The SASL password is read from KAFKA_SASL_PASSWORD only
+ * (a flag would show in `ps`); the username from --kafka-sasl-username or KAFKA_SASL_USERNAME.
+ */
+export function kafkaSecurity(flags: SecurityFlags, env: NodeJS.ProcessEnv = process.env, read = (f: string) => readFileSync(f)): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  const files = flags.kafkaCa !== undefined || flags.kafkaCert !== undefined || flags.kafkaKey !== undefined;
+  if ((flags.kafkaCert === undefined) !== (flags.kafkaKey === undefined)) throw new ConfigError('--kafka-cert and --kafka-key go together (client certificate and its key)');
+  if (flags.kafkaTls || files) {
+    out.ssl = files
+      ? {
+          ...(flags.kafkaCa !== undefined ? { ca: [read(flags.kafkaCa)] } : {}),
+          ...(flags.kafkaCert !== undefined ? { cert: read(flags.kafkaCert) } : {}),
+          ...(flags.kafkaKey !== undefined ? { key: read(flags.kafkaKey) } : {}),
+        }
+      : true;
+  }
+  const mechanism = flags.kafkaSasl ?? env['KAFKA_SASL_MECHANISM'];
+  if (mechanism !== undefined && mechanism !== '') {
+    const m = mechanism.toLowerCase();
+    if (!(MECHANISMS as readonly string[]).includes(m)) throw new ConfigError(`--kafka-sasl "${mechanism}": expected one of ${MECHANISMS.join(', ')}`);
+    const username = flags.kafkaSaslUsername ?? env['KAFKA_SASL_USERNAME'];
+    const password = env['KAFKA_SASL_PASSWORD'];
+    if (!username) throw new ConfigError('--kafka-sasl needs a username: --kafka-sasl-username or KAFKA_SASL_USERNAME');
+    if (!password) throw new ConfigError('--kafka-sasl needs KAFKA_SASL_PASSWORD in the environment');
+    out.sasl = { mechanism: m, username, password } as SASLOptions;
+  }
+  return out;
+}
+
+const nonNegativeInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer >= 0');
+  return n;
+};
+
+interface ConsumeFlags extends EndpointFlags, SecurityFlags {
+  group: string;
+  table: string;
+  deadLetterTopic?: string;
+  createTable: boolean;
+  fromLatest: boolean;
+  batchRows: number;
+  batchBytes: number;
+  batchAgeMs: number;
+  concurrency: number;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  rebalanceTimeoutMs: number;
+  shutdownDeadlineMs: number;
+  metricsPort: number;
+  metricsHost: string;
+  clickhouseCa?: string;
+  crashAt?: CrashAt;
+}
+
+interface CrashAt {
+  readonly points: ReadonlySet<string>;
+  readonly probability: number;
+}
+
+/** `--crash-at after-insert,before-insert:0.05`: crash points and the chance to SIGKILL this process at each. */
+export function parseCrashAt(value: string): CrashAt {
+  const [list = '', p = '0.05'] = value.split(':');
+  const points = new Set(list.split(',').filter((x) => x.length > 0));
+  for (const point of points) {
+    if (!['before-insert', 'after-insert', 'after-commit'].includes(point)) throw new InvalidArgumentError(`unknown crash point ${point}`);
+  }
+  const probability = Number(p);
+  if (!(probability > 0 && probability <= 1)) throw new InvalidArgumentError('expected a probability in (0, 1]');
+  return { points, probability };
+}
+
+export function registerConsume(program: Command): void {
+  const d = DEFAULT_TUNING;
+  withEndpoints(program.command('consume'))
+    .description('consume the topic into ClickHouse exactly once, as one member of a consumer group')
+    .option('--group <id>', 'consumer group id', 'apilog-consumer')
+    .option('--table <name>', 'ClickHouse table (needs _topic, _partition, _offset columns)', DEFAULT_TABLE)
+    .option('--dead-letter-topic <name>', 'topic for records that cannot be decoded or stored (default <topic>.dead-letter)')
+    .option('--create-table', 'create the table (and the dead-letter topic) if missing', false)
+    .option('--from-latest', 'a group without committed offsets starts at the end instead of the beginning', false)
+    .option('--batch-rows <n>', 'flush a partition batch at this many rows', positiveInt, d.maxBatchRows)
+    .option('--batch-bytes <n>', 'flush a partition batch at this many JSON bytes', positiveInt, d.maxBatchBytes)
+    .option('--batch-age-ms <ms>', 'flush a caught-up partition batch this old', positiveInt, d.maxBatchAgeMs)
+    .option('--concurrency <n>', 'partitions processed at the same time', positiveInt, d.partitionsConsumedConcurrently)
+    .option('--session-timeout-ms <ms>', 'Kafka group session timeout', positiveInt, d.sessionTimeoutMs)
+    .option('--heartbeat-interval-ms <ms>', 'Kafka heartbeat interval', positiveInt, d.heartbeatIntervalMs)
+    .option('--rebalance-timeout-ms <ms>', 'Kafka rebalance timeout (longer than any insert)', positiveInt, d.rebalanceTimeoutMs)
+    .option('--shutdown-deadline-ms <ms>', 'exit at the latest this long after SIGTERM', positiveInt, d.shutdownDeadlineMs)
+    .option('--metrics-port <port>', 'port for /metrics, /healthz, /readyz (0: any free port)', nonNegativeInt, 9464)
+    .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
+    .option('--kafka-tls', 'connect to Kafka over TLS (system CAs unless --kafka-ca)')
+    .option('--kafka-ca <file>', 'PEM CA certificate for Kafka TLS')
+    .option('--kafka-cert <file>', 'PEM client certificate for Kafka mutual TLS')
+    .option('--kafka-key <file>', 'PEM client key for Kafka mutual TLS')
+    .option('--kafka-sasl <mechanism>', 'Kafka SASL: plain, scram-sha-256 or scram-sha-512 (password from KAFKA_SASL_PASSWORD)')
+    .option('--kafka-sasl-username <name>', 'Kafka SASL username (or KAFKA_SASL_USERNAME)')
+    .addOption(
+      new Option('--crash-at <points:probability>', 'crash tests only: SIGKILL this process at these crash points with this probability')
+        .argParser(parseCrashAt)
+        .hideHelp(),
+    )
+    .option('--clickhouse-ca <file>', 'PEM CA certificate for an https:// ClickHouse (user and password from CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)')
+    .action(async (flags: ConsumeFlags) => {
+      process.exitCode = await runConsume(flags);
+    });
+}
+
+async function runConsume(flags: ConsumeFlags): Promise<number> {
+  const endpoints = resolveEndpoints(flags);
+  const tuning: ConsumerTuning = {
+    maxBatchRows: flags.batchRows,
+    maxBatchBytes: flags.batchBytes,
+    maxBatchAgeMs: flags.batchAgeMs,
+    partitionsConsumedConcurrently: flags.concurrency,
+    sessionTimeoutMs: flags.sessionTimeoutMs,
+    heartbeatIntervalMs: flags.heartbeatIntervalMs,
+    rebalanceTimeoutMs: flags.rebalanceTimeoutMs,
+    shutdownDeadlineMs: flags.shutdownDeadlineMs,
+  };
+  const logger = createLogger('apilog-consume', process.env['APILOG_LOG_LEVEL'] ?? 'info');
+  const security = kafkaSecurity(flags);
+  const sink = openSink(endpoints.clickhouse, flags.clickhouseCa !== undefined ? { caCert: readFileSync(flags.clickhouseCa) } : {});
+  const registry = new SchemaRegistryClient({ url: endpoints.registry });
+  // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
+  // supervisor would do the same, slower); until then nothing is fetched and nothing committed.
+  await retrying({ initialMs: 500, maxMs: 10_000 }, () => preflight({ brokers: endpoints.brokers, registry, sink }), {
+    onRetry: (error, attempt, delayMs) => logger.warn({ attempt, delayMs, error: describeError(error) }, 'waiting for the services'),
+  });
+  const kafka = createKafka({ brokers: endpoints.brokers, clientId: 'apilog-consume', logger, ...security });
+  const deadLetterTopic = flags.deadLetterTopic ?? deadLetterTopicFor(endpoints.topic);
+  if (flags.createTable) {
+    await ensureApiCallsTable(sink, flags.table);
+    await ensureTopic(kafka, { topic: deadLetterTopic, partitions: 1 });
+  }
+  const metrics = new ConsumerMetrics();
+  let fatal: Error | undefined;
+  let wake: () => void = () => undefined;
+  const stopped = new Promise<string>((resolve) => {
+    wake = () => resolve('fatal');
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const consumer = new ApiCallConsumer({
+    kafka, registry, sink, logger, metrics, tuning, deadLetterTopic,
+    topic: endpoints.topic,
+    groupId: flags.group,
+    table: flags.table,
+    fromBeginning: !flags.fromLatest,
+    ...(flags.crashAt ? { crashPoint: crashPointKiller(flags.crashAt, logger) } : {}),
+    onFatal: (error) => {
+      fatal = error;
+      wake();
+    },
+  });
+  const server = await startHealthServer(flags.metricsPort, flags.metricsHost, metrics.registry, {
+    healthy: () => consumer.healthy,
+    ready: () => consumer.ready,
+  });
+  logger.info(
+    { topic: endpoints.topic, group: flags.group, table: flags.table, sink: sink.kind, clickhouse: sink.address, metricsPort: server.port, tuning: consumer.tuning },
+    'consumer starting',
+  );
+  await consumer.start();
+  const reason = await stopped;
+  logger.info({ reason }, 'stopping');
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'deadline'>((resolve) => {
+    timer = setTimeout(() => resolve('deadline'), consumer.tuning.shutdownDeadlineMs);
+  });
+  const outcome = await Promise.race([
+    (async () => {
+      await consumer.stop();
+      await sink.close();
+      return 'clean' as const;
+    })(),
+    deadline,
+  ]).catch((error: unknown) => {
+    logger.error({ error: describeError(error) }, 'error while stopping');
+    return 'error' as const;
+  });
+  clearTimeout(timer);
+  await server.close();
+  logger.info({ outcome, stats: consumer.stats }, 'stopped');
+  if (fatal !== undefined) {
+    process.stderr.write(`apilog: ${describeError(fatal)}\n`);
+    return 2;
+  }
+  // A deadline exit abandons buffered rows: nothing uncommitted is lost, the next owner reads it again.
+  // Exit even if a client library still holds a socket open.
+  const code = outcome === 'clean' ? 0 : 1;
+  setTimeout(() => process.exit(code), 500).unref();
+  return code;
+}
+
+function crashPointKiller(crashAt: CrashAt, logger: ReturnType<typeof createLogger>): (point: CrashPoint) => void {
+  return (point) => {
+    if (!crashAt.points.has(point) || Math.random() >= crashAt.probability) return;
+    logger.warn({ point }, 'crash point: SIGKILL');
+    logger.flush();
+    process.kill(process.pid, 'SIGKILL');
+  };
+}
