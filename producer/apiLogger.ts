@@ -432,12 +432,18 @@ export class ApiLogger {
     this.connected = true;
   }
 
-  /** The loop that moves events from the queue (and the spool) to Kafka, one batch in flight. */
+  /**
+   * The loop that moves events from the queue (and the spool) to Kafka, one batch in flight. While a batch from
+   * the queue is in flight, the next one is encoded (encoding overlaps the round trip, not the caller).
+   */
   private async pump(): Promise<void> {
+    /** The next batch, encoded while the previous one was in flight: older than anything still queued. */
+    let next: SlottedMessage[] | undefined;
     try {
       for (;;) {
-        if (this.spool && (this.spool.hasData || (this.degraded && this.queue.length > 0))) {
-          await this.spill([]);
+        if (this.spool && (this.spool.hasData || (this.degraded && (this.queue.length > 0 || next)))) {
+          await this.spill(next ?? []);
+          next = undefined;
           if (!this.spool.hasData) continue;
           const batch = await this.spool.read(this.o.batchMaxEvents, this.o.batchMaxBytes);
           const fresh = batch.messages.length - batch.replayed;
@@ -449,16 +455,30 @@ export class ApiLogger {
           }
           continue;
         }
-        if (this.queue.length === 0) {
+        if (next === undefined && this.queue.length === 0) {
           this.admitWaiters();
           if (this.queue.length === 0) return;
         }
-        const messages = this.encodeBatch();
+        const messages = next ?? this.encodeBatch();
+        next = undefined;
         if (messages.length === 0) continue;
-        if (!(await this.sendWithRetry(messages, messages.length, false))) return;
+        const sending = this.sendWithRetry(messages, messages.length, false);
+        if (this.queue.length > 0) {
+          // Let kafkajs put the request on the wire, then encode the next batch during the round trip.
+          await new Promise<void>((r) => setImmediate(r));
+          next = this.encodeBatch();
+        }
+        if (!(await sending)) {
+          if (next) {
+            if (this.spool) this.abandoned = [...(this.abandoned ?? []), ...next];
+            else this.drop('close_timeout', next.length);
+          }
+          return;
+        }
       }
     } catch (error) {
       // A spool I/O error or a bug: say so loudly; the next log() wakes the loop again.
+      if (next) this.drop('encode_failed', next.length);
       this.o.logger?.error({ err: error }, `apilog: the send loop failed: ${describeError(error)}`);
       await sleep(this.o.retryInitialMs);
     }
