@@ -8,6 +8,7 @@ import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 import { UnreachableError, describeError } from './errors.ts';
 import { kafkaLevelFor, kafkaLogCreator, type Logger } from './log.ts';
+import { registerLz4Codec } from '../producer/codecs.ts';
 
 export interface KafkaOptions {
   /** Bootstrap brokers, host:port. */
@@ -22,6 +23,8 @@ export interface KafkaOptions {
 }
 
 export function createKafka(options: KafkaOptions): Kafka {
+  // The SDK writes LZ4 by default; kafkajs keeps codecs per process, so every client (consumers included) gets it.
+  registerLz4Codec();
   const config: KafkaConfig = {
     clientId: options.clientId,
     brokers: [...options.brokers],

@@ -16,6 +16,9 @@ export function kafkaLogCreator(logger: Logger): logCreator {
   return () => ({ namespace, level, log }) => {
     const { message, ...extra } = log;
     const fields = { component: 'kafkajs', namespace, ...extra };
+    // Our idempotent producers resend the same batch themselves (producer/apiLogger.ts), so kafkajs's bounded
+    // retries do not weaken them; its start-up warning about that would only alarm users.
+    if (message.startsWith('Limiting retries for the idempotent producer')) return void logger.debug(fields, message);
     // kafkajs logs every error response at ERROR, including the ones it retries (a coordinator still loading):
     // those are warnings here; what finally fails reaches the caller as an exception.
     if (level === kafkaLogLevel.ERROR && namespace !== 'Connection') logger.error(fields, message);
