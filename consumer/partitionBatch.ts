@@ -3,12 +3,15 @@
  * and the offsets found already stored (skipped). Its identity is `topic:partition:first-last`; `nextOffset` is what
  * gets committed once the batch is durable.
  *
- * Hot path: `addRow` pushes one string and one number; nothing else is allocated per event.
+ * Hot path: `addRow` writes the line's UTF-8 bytes into one growing buffer at once, so the line (a rope of small
+ * strings) dies young and the batch holds compact bytes, not tens of thousands of ropes for the GC to copy.
  */
 import type { DeadLetter } from './deadLetters.ts';
 
 export class PartitionBatch {
-  private lines: string[] = [];
+  private buf: Buffer = Buffer.allocUnsafe(64 * 1024);
+  /** Byte position where each row starts in `buf`; the rows' bytes end at `bytes`. */
+  private starts: number[] = [];
   private rowOffsets: number[] = [];
   readonly letters: DeadLetter[] = [];
   /** Offsets taken into this batch (rows, dead letters, already-stored skips), first and last. */
@@ -39,7 +42,7 @@ export class PartitionBatch {
   }
 
   get rows(): number {
-    return this.lines.length;
+    return this.starts.length;
   }
 
   private take(offset: number, now: number): void {
@@ -52,9 +55,32 @@ export class PartitionBatch {
 
   addRow(offset: number, line: string, now: number): void {
     this.take(offset, now);
-    this.lines.push(line);
+    // A UTF-16 code unit is at most 3 UTF-8 bytes.
+    if (this.bytes + line.length * 3 > this.buf.length) this.grow(this.bytes + line.length * 3);
+    this.starts.push(this.bytes);
     this.rowOffsets.push(offset);
-    this.bytes += line.length;
+    this.bytes += this.buf.write(line, this.bytes, 'utf8');
+  }
+
+  private grow(needed: number): void {
+    const next = Buffer.allocUnsafe(Math.max(needed, this.buf.length * 2));
+    this.buf.copy(next, 0, 0, this.bytes);
+    this.buf = next;
+  }
+
+  private end(index: number): number {
+    return index + 1 < this.starts.length ? this.starts[index + 1]! : this.bytes;
+  }
+
+  private copyRow(from: PartitionBatch, index: number): void {
+    const start = from.starts[index]!;
+    const length = from.end(index) - start;
+    if (this.bytes + length > this.buf.length) this.grow(this.bytes + length);
+    this.take(from.rowOffsets[index]!, from.openedAt);
+    this.starts.push(this.bytes);
+    this.rowOffsets.push(from.rowOffsets[index]!);
+    from.buf.copy(this.buf, this.bytes, start, start + length);
+    this.bytes += length;
   }
 
   addDeadLetter(offset: number, letter: DeadLetter, now: number): void {
@@ -73,31 +99,31 @@ export class PartitionBatch {
     return this.rowOffsets;
   }
 
-  /** The rows as one JSONEachRow body, leaving out offsets in `exclude` (rows found stored after a failed insert). */
+  /**
+   * The rows as one JSONEachRow body, leaving out offsets in `exclude` (rows found stored after a failed insert).
+   * Without exclusions the body is a view of the batch's buffer: do not add rows while it is in use.
+   */
   body(exclude?: ReadonlySet<number>): { body: Buffer; rows: number } {
-    if (exclude === undefined || exclude.size === 0) return { body: Buffer.from(this.lines.join(''), 'utf8'), rows: this.lines.length };
-    const kept: string[] = [];
-    for (let i = 0; i < this.lines.length; i++) if (!exclude.has(this.rowOffsets[i]!)) kept.push(this.lines[i]!);
-    return { body: Buffer.from(kept.join(''), 'utf8'), rows: kept.length };
+    if (exclude === undefined || exclude.size === 0) return { body: this.buf.subarray(0, this.bytes), rows: this.rows };
+    const kept = this.without(exclude);
+    return { body: kept.buf.subarray(0, kept.bytes), rows: kept.rows };
   }
 
   /** A batch of the rows in [from, to) by index, for splitting a batch whose insert ClickHouse rejects. */
   slice(from: number, to: number): PartitionBatch {
     const part = new PartitionBatch(this.topic, this.partition);
-    for (let i = from; i < to; i++) part.addRow(this.rowOffsets[i]!, this.lines[i]!, this.openedAt);
+    for (let i = from; i < to; i++) part.copyRow(this, i);
     return part;
   }
 
   /** A batch of the rows whose offsets are not in `exclude`. */
   without(exclude: ReadonlySet<number>): PartitionBatch {
     const part = new PartitionBatch(this.topic, this.partition);
-    for (let i = 0; i < this.lines.length; i++) {
-      if (!exclude.has(this.rowOffsets[i]!)) part.addRow(this.rowOffsets[i]!, this.lines[i]!, this.openedAt);
-    }
+    for (let i = 0; i < this.starts.length; i++) if (!exclude.has(this.rowOffsets[i]!)) part.copyRow(this, i);
     return part;
   }
 
   lineAt(index: number): string {
-    return this.lines[index]!;
+    return this.buf.toString('utf8', this.starts[index]!, this.end(index));
   }
 }
