@@ -44,7 +44,7 @@ const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
  * Kafka TLS and SASL from flags and the environment. The SASL password is read from KAFKA_SASL_PASSWORD only
  * (a flag would show in `ps`); the username from --kafka-sasl-username or KAFKA_SASL_USERNAME.
  */
-export function kafkaSecurity(flags: SecurityFlags, env: NodeJS.ProcessEnv = process.env, read = (f: string) => readFileSync(f)): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+export function kafkaSecurity(flags: SecurityFlags, env: NodeJS.ProcessEnv = process.env, read: (file: string) => Buffer = (f) => readFileSync(f)): Pick<KafkaConfig, 'ssl' | 'sasl'> {
   const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
   const files = flags.kafkaCa !== undefined || flags.kafkaCert !== undefined || flags.kafkaKey !== undefined;
   if ((flags.kafkaCert === undefined) !== (flags.kafkaKey === undefined)) throw new ConfigError('--kafka-cert and --kafka-key go together (client certificate and its key)');
