@@ -101,13 +101,17 @@ class ConsumerFleet {
   constructor(
     private readonly args: string[],
     private readonly logDir: string,
+    /** At most this many consumers at once (1 for the embedded engine, which locks its directory). */
+    private readonly width: number,
   ) {}
 
   get live(): ChildProcess[] {
     return [...this.children].filter((c) => !this.stopping.has(c));
   }
 
-  spawn(crashAt?: string): ChildProcess {
+  /** Starts a consumer unless `width` are already running. */
+  spawn(crashAt?: string): ChildProcess | undefined {
+    if (this.live.length >= this.width) return undefined;
     const n = this.started++;
     const log = openSync(join(this.logDir, `consumer-${n}${crashAt ? '-armed' : ''}.log`), 'a');
     const args = crashAt ? [...this.args, '--crash-at', crashAt] : this.args;
@@ -225,6 +229,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
     chdbDir = mkdtempSync(join(tmpdir(), 'apilog-chaos-chdb-'));
     clickhouse = chdbDir;
   }
+  const width = o.sink === 'embedded' ? 1 : o.consumers;
   const fleet = new ConsumerFleet(
     [
       '--brokers', CHAOS_KAFKA.endpoint, '--registry', o.registry, '--clickhouse', clickhouse, '--topic', topic,
@@ -235,8 +240,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
       '--batch-rows', '4000', '--batch-age-ms', '300', '--shutdown-deadline-ms', '15000',
     ],
     logDir,
+    width,
   );
-  const width = o.sink === 'embedded' ? 1 : o.consumers;
   for (let i = 0; i < width; i++) fleet.spawn();
   o.say(`chaos ${run}: ${o.events} events → ${topic} (${o.partitions} partitions), ${width} consumer(s), ${o.kills} kills, sink ${o.sink}; logs in ${logDir}`);
 
