@@ -210,6 +210,7 @@ export class PartitionIngest {
   private async insertDurably(batch: PartitionBatch, lease: PartitionLease, rejected: DeadLetter[]): Promise<void> {
     let exclude: Set<number> | undefined;
     for (let attempt = 0; ; attempt++) {
+      await lease.heartbeat(); // a heartbeat if one is due, so the lease check sees a fresh session
       lease.check();
       const { body, rows } = batch.body(exclude);
       if (rows === 0) return;
