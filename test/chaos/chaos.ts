@@ -16,7 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -203,6 +203,32 @@ async function check(sink: Sink, table: string, high: Map<number, number>): Prom
   return { rows, unique: Number(totals?.ids ?? 0), offsetsMissing, offsetsDuplicated: rows - Number(totals?.coords ?? 0), outOfRange };
 }
 
+/**
+ * What the consumers' JSON logs say happened: records found already stored and skipped on recovery, retries of
+ * inserts and of stored-offset reads (ClickHouse down), partitions abandoned on a lost lease.
+ */
+function evidenceFromLogs(dir: string): Record<string, number> {
+  const out = { skippedStoredOnRecovery: 0, insertRetries: 0, storedOffsetRetries: 0, commitRetries: 0, partitionsAbandoned: 0 };
+  for (const file of readdirSync(dir)) {
+    for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      let entry: { msg?: string; count?: number; operation?: string };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch (error) {
+        if (error instanceof SyntaxError) continue; // a line cut short by SIGKILL
+        throw error;
+      }
+      if (entry.msg === 'records already stored in ClickHouse: skipped') out.skippedStoredOnRecovery += entry.count ?? 0;
+      else if (entry.msg === 'retrying' && entry.operation === 'insert') out.insertRetries++;
+      else if (entry.msg === 'retrying' && entry.operation === 'stored-offsets') out.storedOffsetRetries++;
+      else if (entry.msg === 'retrying' && entry.operation === 'commit') out.commitRetries++;
+      else if (entry.msg === 'partition abandoned') out.partitionsAbandoned++;
+    }
+  }
+  return out;
+}
+
 /** Runs the chaos scenario against private Kafka (and ClickHouse server) instances, which must be started. */
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details: Record<string, unknown> }> {
   const t0 = Date.now();
@@ -265,7 +291,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   let kafkaRestarts = 0;
   const killWindowMs = Math.max(o.produceSeconds * 1000, o.kills * 2500);
   const gap = killWindowMs / (o.kills + 1);
-  const clickhouseAt = o.restartClickHouse && o.sink === 'server' ? Math.floor(o.kills / 2) : -1;
+  if (o.restartClickHouse && o.sink === 'server') {
+    // While rows are flowing (not during a rebalance stall after a kill), so the restart lands on inserts.
+    const sink = new ClickHouseServerSink({ url: clickhouse });
+    const until = Date.now() + 30_000;
+    const target = Math.min(2000, Math.floor(o.events / 10));
+    while (Date.now() < until && Number((await sink.query<{ n: string }>(`SELECT count() AS n FROM ${table}`))[0]?.n ?? 0) < target) await sleep(100);
+    await sink.close();
+    o.say('  restarting the ClickHouse server (SIGKILL) while rows flow');
+    await stopService(CHAOS_CLICKHOUSE, 'SIGKILL');
+    await sleep(1000);
+    await startService(CHAOS_CLICKHOUSE, { verbose: false });
+    clickhouseRestarts++;
+  }
   for (let k = 0; k < o.kills; k++) {
     await sleep(gap * (0.5 + rand()));
     const live = fleet.live;
@@ -277,13 +315,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
       await sleep(rand() * 800);
       // Every other replacement is armed: it kills itself at a crash point, so those points are hit for sure.
       fleet.spawn(k % 2 === 0 ? `${CRASH_POINTS[(k / 2) % CRASH_POINTS.length]}:0.25` : undefined);
-    }
-    if (k === clickhouseAt) {
-      o.say(`  restarting ClickHouse server (SIGKILL) after kill ${kills}`);
-      await stopService(CHAOS_CLICKHOUSE, 'SIGKILL');
-      await sleep(500);
-      await startService(CHAOS_CLICKHOUSE, { verbose: false });
-      clickhouseRestarts++;
     }
   }
   await producing;
@@ -325,7 +356,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
     kills: kills + fleet.selfKills,
     sink: o.sink,
   };
+  const evidence = evidenceFromLogs(logDir);
   const details = {
+    ...evidence,
     killedFromOutside: kills,
     killedAtCrashPoints: fleet.selfKills,
     consumerExits: fleet.unexpectedExits,

@@ -34,6 +34,8 @@ describe('chaos: kill consumers, ClickHouse and Kafka while events flow (integra
     });
     process.stderr.write(`${JSON.stringify(result)}\n`);
     expect(result.details['clickhouseRestarts']).toBe(1);
+    // The restart was felt: inserts or stored-offset reads failed and were retried, not skipped.
+    expect(Number(result.details['insertRetries']) + Number(result.details['storedOffsetRetries'])).toBeGreaterThan(0);
     expect(result.details['kafkaRestarts']).toBe(1);
     expect(result.kills).toBeGreaterThanOrEqual(3);
     expect(result.details['consumerExits']).toBe(0);
