@@ -16,7 +16,6 @@ import {
   CLICKHOUSE_TCP_PORT,
   KAFKA_CONTROLLER_PORT,
   KAFKA_PORT,
-  LOCAL_SCHEMA_REGISTRY_URL,
   PROJECT_ROOT,
   REGISTRY_PORT,
   STACK_DIR,
@@ -219,50 +218,66 @@ export const kafka: Service = kafkaService();
 const registryHome = join(CACHE_DIR, `apicurio-registry-${APICURIO_VERSION}`);
 const registryJar = join(registryHome, `apicurio-registry-app-${APICURIO_VERSION}-runner.jar`);
 
-export const registry: Service = {
-  name: 'registry',
-  id: 'registry',
-  endpoint: LOCAL_SCHEMA_REGISTRY_URL,
-  marker: 'apicurio-registry-app',
-  startTimeoutMs: 120_000,
-  install() {
-    if (existsSync(registryJar)) return undefined;
-    requireCommand('mvn', 'needed to fetch Apicurio Registry from Maven Central');
-    requireCommand('jar', 'the JDK tool that unpacks the registry distribution');
-    const partial = `${registryHome}.partial`;
-    rmSync(partial, { recursive: true, force: true });
-    mkdirSync(partial, { recursive: true });
-    // The build attaches a runnable distribution (runner jar + lib/) as the `all` zip.
-    run(
-      'mvn',
-      ['-B', '-q', 'dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:zip:all`,
-        `-DoutputDirectory=${partial}`],
-      `downloading Apicurio Registry ${APICURIO_VERSION} from Maven Central`,
-    );
-    const zip = join(partial, `apicurio-registry-app-${APICURIO_VERSION}-all.zip`);
-    execFileSync('jar', ['xf', zip], { cwd: partial, stdio: 'ignore' });
-    rmSync(zip);
-    rmSync(registryHome, { recursive: true, force: true });
-    renameSync(partial, registryHome);
-    return `Apicurio Registry ${APICURIO_VERSION}`;
-  },
-  prepare() {
-    mkdirSync(join(DATA_DIR, 'registry'), { recursive: true });
-  },
-  command() {
-    return {
-      command: 'java',
-      args: [
-        '-Xms128m', '-Xmx384m', '-XX:+UseSerialGC', '-Djava.awt.headless=true',
-        `-Dquarkus.http.port=${REGISTRY_PORT}`, '-Dquarkus.http.host=127.0.0.1',
-        // Schemas persist in an H2 file, so schema ids stay valid across restarts of the stack.
-        `-Dapicurio.datasource.url=jdbc:h2:file:${join(DATA_DIR, 'registry', 'registry')}`,
-        '-jar', registryJar,
-      ],
-    };
-  },
-  healthy: () => httpOk(`${LOCAL_SCHEMA_REGISTRY_URL}/subjects`),
-};
+export interface RegistryInstance {
+  /** @default 'registry' */
+  readonly id?: string;
+  /** @default 8081 */
+  readonly port?: number;
+}
+
+/** Apicurio Registry; the shared stack runs the default instance, benchmarks and crash tests may run their own. */
+export function registryService(instance: RegistryInstance = {}): Service {
+  const id = instance.id ?? 'registry';
+  const port = instance.port ?? REGISTRY_PORT;
+  const endpoint = `http://127.0.0.1:${port}/apis/ccompat/v7`;
+  const data = join(DATA_DIR, id);
+  return {
+    name: 'registry',
+    id,
+    endpoint,
+    marker: `-Dquarkus.http.port=${port}`,
+    startTimeoutMs: 120_000,
+    install() {
+      if (existsSync(registryJar)) return undefined;
+      requireCommand('mvn', 'needed to fetch Apicurio Registry from Maven Central');
+      requireCommand('jar', 'the JDK tool that unpacks the registry distribution');
+      const partial = `${registryHome}.partial`;
+      rmSync(partial, { recursive: true, force: true });
+      mkdirSync(partial, { recursive: true });
+      // The build attaches a runnable distribution (runner jar + lib/) as the `all` zip.
+      run(
+        'mvn',
+        ['-B', '-q', 'dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:zip:all`,
+          `-DoutputDirectory=${partial}`],
+        `downloading Apicurio Registry ${APICURIO_VERSION} from Maven Central`,
+      );
+      const zip = join(partial, `apicurio-registry-app-${APICURIO_VERSION}-all.zip`);
+      execFileSync('jar', ['xf', zip], { cwd: partial, stdio: 'ignore' });
+      rmSync(zip);
+      rmSync(registryHome, { recursive: true, force: true });
+      renameSync(partial, registryHome);
+      return `Apicurio Registry ${APICURIO_VERSION}`;
+    },
+    prepare() {
+      mkdirSync(data, { recursive: true });
+    },
+    command() {
+      return {
+        command: 'java',
+        args: [
+          '-Xms128m', '-Xmx384m', '-XX:+UseSerialGC', '-Djava.awt.headless=true',
+          `-Dquarkus.http.port=${port}`, '-Dquarkus.http.host=127.0.0.1',
+          // Schemas persist in an H2 file, so schema ids stay valid across restarts of the stack.
+          `-Dapicurio.datasource.url=jdbc:h2:file:${join(data, 'registry')}`,
+          '-jar', registryJar,
+        ],
+      };
+    },
+    healthy: () => httpOk(`${endpoint}/subjects`),
+  };
+}
+
+export const registry: Service = registryService();
 
 // ---------------------------------------------------------------- ClickHouse server (Debian)
 
