@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { Session } from 'chdb';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
 import { classifyByCode } from './clickhouseErrors.ts';
-import { checkTableName, type QueryParams, type Sink, type TableColumn } from './sink.ts';
+import { checkColumnName, checkTableName, type QueryParams, type RowFormat, type Sink, type TableColumn } from './sink.ts';
 
 export class ChdbSink implements Sink {
   readonly kind = 'embedded' as const;
@@ -58,13 +58,19 @@ export class ChdbSink implements Sink {
   }
 
   async describe(table: string): Promise<TableColumn[]> {
-    const rows = await this.query<{ name: string; type: string; default_type: string }>(`DESCRIBE TABLE ${checkTableName(table)}`);
-    return rows.map((r) => ({ name: r.name, type: r.type, defaultKind: r.default_type }));
+    const rows = await this.query<{ name: string; type: string; default_type: string; default_expression: string }>(`DESCRIBE TABLE ${checkTableName(table)}`);
+    return rows.map((r) => ({ name: r.name, type: r.type, defaultKind: r.default_type, defaultExpression: r.default_expression }));
   }
 
   async insertJsonEachRow(table: string, body: Buffer, settings: Record<string, string | number> = {}): Promise<void> {
     const session = this.open();
     await this.wrap(() => session.insert({ table: checkTableName(table), values: body, format: 'JSONEachRow', settings }));
+  }
+
+  async insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings: Record<string, string | number> = {}): Promise<void> {
+    if (format === 'RowBinary') throw new ApilogError('the embedded engine inserts text formats only (chdb raw insert), not RowBinary');
+    const session = this.open();
+    await this.wrap(() => session.insert({ table: checkTableName(table), values: body, format, columns: columns.map(checkColumnName), settings }));
   }
 
   async close(): Promise<void> {

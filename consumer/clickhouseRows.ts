@@ -1,12 +1,14 @@
 /**
- * The consumer's view of a ClickHouse table through a Sink: inserts JSONEachRow bodies and answers which Kafka
+ * The consumer's view of a ClickHouse table through a Sink: inserts row bodies (JSONEachRow or JSONCompactEachRow
+ * with `null` read as the column default) and answers which Kafka
  * offsets of a partition are already stored (the `_topic`, `_partition`, `_offset` columns every row carries).
  */
-import { checkTableName, type Sink } from './sink.ts';
+import { checkTableName, type RowLayout, type Sink } from './sink.ts';
 import type { RowStore } from './partitionIngest.ts';
 
 export class ClickHouseRows implements RowStore {
   private readonly table: string;
+  private readonly positionalSettings: Record<string, string | number>;
 
   constructor(
     private readonly sink: Sink,
@@ -14,10 +16,13 @@ export class ClickHouseRows implements RowStore {
     private readonly settings: Record<string, string | number> = {},
   ) {
     this.table = checkTableName(table);
+    // A compact row sends null for a field its writer schema lacks: the column's default (see RowWriterOptions.format).
+    this.positionalSettings = { ...settings, input_format_null_as_default: 1 };
   }
 
-  insert(body: Buffer): Promise<void> {
-    return this.sink.insertJsonEachRow(this.table, body, this.settings);
+  insert(body: Buffer, _rows?: number, _batchId?: string, layout?: RowLayout): Promise<void> {
+    if (layout === undefined || layout.format === 'JSONEachRow') return this.sink.insertJsonEachRow(this.table, body, this.settings);
+    return this.sink.insertRows(this.table, body, layout.format, layout.columns, this.positionalSettings);
   }
 
   async storedOffsets(topic: string, partition: number, from: number, to?: number): Promise<number[]> {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
 import { classifyByCode } from './clickhouseErrors.ts';
-import { checkTableName, type QueryParams, type Sink, type TableColumn } from './sink.ts';
+import { checkColumnName, checkTableName, type QueryParams, type RowFormat, type Sink, type TableColumn } from './sink.ts';
 
 export interface ServerSinkOptions {
   /** http(s)://[user:password@]host:port[/database] */
@@ -85,8 +85,8 @@ export class ClickHouseServerSink implements Sink {
   }
 
   async describe(table: string): Promise<TableColumn[]> {
-    const rows = await this.query<{ name: string; type: string; default_type: string }>(`DESCRIBE TABLE ${checkTableName(table)}`);
-    return rows.map((r) => ({ name: r.name, type: r.type, defaultKind: r.default_type }));
+    const rows = await this.query<{ name: string; type: string; default_type: string; default_expression: string }>(`DESCRIBE TABLE ${checkTableName(table)}`);
+    return rows.map((r) => ({ name: r.name, type: r.type, defaultKind: r.default_type, defaultExpression: r.default_expression }));
   }
 
   async insertJsonEachRow(table: string, body: Buffer, settings: Record<string, string | number> = {}): Promise<void> {
@@ -97,6 +97,18 @@ export class ClickHouseServerSink implements Sink {
         clickhouse_settings: settings,
       });
       // The response body is empty for an insert; drain it so the socket returns to the pool.
+      for await (const _ of result.stream) void _;
+    });
+  }
+
+  async insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings: Record<string, string | number> = {}): Promise<void> {
+    const list = columns.map(checkColumnName).join(', ');
+    await this.wrap(async () => {
+      const result = await this.client.exec({
+        query: `INSERT INTO ${checkTableName(table)} (${list}) FORMAT ${format}`,
+        values: Readable.from([body]),
+        clickhouse_settings: settings,
+      });
       for await (const _ of result.stream) void _;
     });
   }

@@ -1,5 +1,5 @@
 /**
- * One partition's pending work between two flushes: the JSONEachRow lines and their Kafka offsets, the dead letters,
+ * One partition's pending work between two flushes: the row lines (all in one layout) and their Kafka offsets, the dead letters,
  * and the offsets found already stored (skipped). Its identity is `topic:partition:first-last`; `nextOffset` is what
  * gets committed once the batch is durable.
  *
@@ -7,6 +7,7 @@
  * strings) dies young and the batch holds compact bytes, not tens of thousands of ropes for the GC to copy.
  */
 import type { DeadLetter } from './deadLetters.ts';
+import type { RowLayout } from './sink.ts';
 
 export class PartitionBatch {
   private buf: Buffer = Buffer.allocUnsafe(64 * 1024);
@@ -22,6 +23,8 @@ export class PartitionBatch {
   openedAt = 0;
   /** Offsets found already in ClickHouse and skipped. */
   skipped = 0;
+  /** The layout of the rows (the writer's), set by the first row; undefined while the batch has none. */
+  layout: RowLayout | undefined;
 
   constructor(
     readonly topic: string,
@@ -53,7 +56,9 @@ export class PartitionBatch {
     this.last = offset;
   }
 
-  addRow(offset: number, line: string, now: number): void {
+  addRow(offset: number, line: string, now: number, layout?: RowLayout): void {
+    if (this.starts.length > 0 && layout !== this.layout) throw new Error(`batch ${this.id}: rows of another layout (flush before the writer changes)`);
+    this.layout = layout;
     this.take(offset, now);
     // A UTF-16 code unit is at most 3 UTF-8 bytes.
     if (this.bytes + line.length * 3 > this.buf.length) this.grow(this.bytes + line.length * 3);
@@ -77,6 +82,7 @@ export class PartitionBatch {
     const length = from.end(index) - start;
     if (this.bytes + length > this.buf.length) this.grow(this.bytes + length);
     this.take(from.rowOffsets[index]!, from.openedAt);
+    this.layout = from.layout;
     this.starts.push(this.bytes);
     this.rowOffsets.push(from.rowOffsets[index]!);
     from.buf.copy(this.buf, this.bytes, start, start + length);

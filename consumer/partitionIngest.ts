@@ -11,10 +11,15 @@
  *    the batches whose commit failed, each at most `maxBatchRows`.
  * 2. `admit(offset)` for every fetched message, in order: false for offsets already taken (a re-fetch) or stored.
  *    The caller decodes admitted messages and calls `addRow` or `addDeadLetter`. No await per message.
- * 3. `flush(lease)`: insert the rows; if an insert fails retriably, its outcome is unknown (a part may have
+ * 3. `flush(lease)` (or `startFlush(lease)` … `settle()`): insert the rows; if an insert fails retriably, its outcome is unknown (a part may have
  *    landed), so the stored offsets of the batch's range are read again and only the missing rows are retried.
  *    Rows ClickHouse rejects as data errors are isolated by splitting and dead-lettered. Then the dead letters are
  *    sent, and only then is `nextOffset` committed to Kafka.
+ *    `startFlush` runs the same steps while the caller keeps admitting and adding messages into the next batch
+ *    (decoding overlaps the insert). At most one flush runs per partition: a flush starts only after the previous
+ *    one finished, so inserts and commits keep offset order, and one that failed stops those queued after it.
+ *    `settle()` waits for it and throws its error; the caller settles before giving the partition up (kafkajs's
+ *    eachBatch returns), so no insert outlives the group generation that owns the partition.
  *
  * Crash points and what recovery does (each driven by test/unit/consumerExactlyOnce.test.ts):
  * - before the insert: nothing stored, nothing committed → re-consumed from the committed offset.
@@ -29,11 +34,15 @@ import { backoffDelay, isRetriable, retrying, type BackoffPolicy } from './backo
 import { RowsRejectedError } from './clickhouseErrors.ts';
 import type { DeadLetter } from './deadLetters.ts';
 import { PartitionBatch } from './partitionBatch.ts';
+import type { RowLayout } from './sink.ts';
 
 /** The rows' side: ClickHouse. */
 export interface RowStore {
-  /** Inserts a JSONEachRow body. On rejection the outcome is unknown: none, some or all rows may be stored. */
-  insert(body: Buffer, rows: number, batchId: string): Promise<void>;
+  /**
+   * Inserts a body of `rows` lines in `layout` (JSONEachRow when undefined). On rejection the outcome is unknown:
+   * none, some or all rows may be stored.
+   */
+  insert(body: Buffer, rows: number, batchId: string, layout?: RowLayout): Promise<void>;
   /** Offsets of `topic`/`partition` stored in [from, to] (to omitted: no upper bound), in any order. */
   storedOffsets(topic: string, partition: number, from: number, to?: number): Promise<number[]>;
 }
@@ -104,6 +113,8 @@ export class PartitionIngest {
   private committedNext = -1;
   private durable = -1;
   private readonly now: () => number;
+  /** The flush in progress (startFlush), which later flushes chain after. */
+  private inflight: Promise<PartitionBatch> | undefined;
 
   constructor(
     readonly topic: string,
@@ -152,8 +163,9 @@ export class PartitionIngest {
     return true;
   }
 
-  addRow(offset: number, line: string): void {
-    this.batch.addRow(offset, line, this.now());
+  /** `layout`: the writer's (RowWriter.layout); a batch holds rows of one layout, flush before it changes. */
+  addRow(offset: number, line: string, layout?: RowLayout): void {
+    this.batch.addRow(offset, line, this.now(), layout);
   }
 
   addDeadLetter(offset: number, letter: DeadLetter): void {
@@ -181,9 +193,42 @@ export class PartitionIngest {
    * (the batch is abandoned; whatever was stored stays and the next owner skips it), or a non-retriable error.
    */
   async flush(lease: PartitionLease): Promise<PartitionBatch | undefined> {
+    this.startFlush(lease);
+    return this.settle();
+  }
+
+  /** Whether a flush started by startFlush has not been settled yet. */
+  get flushing(): boolean {
+    return this.inflight !== undefined;
+  }
+
+  /**
+   * Takes the pending batch and starts making it durable and committing past it, after the flush in progress if
+   * any; returns at once (new messages go into a fresh batch). Its outcome is reported by `settle()`.
+   */
+  startFlush(lease: PartitionLease): void {
     const batch = this.batch;
-    if (batch.isEmpty) return undefined;
+    if (batch.isEmpty) return;
     this.batch = new PartitionBatch(this.topic, this.partition);
+    const previous = this.inflight;
+    const run = previous === undefined ? this.flushBatch(batch, lease) : previous.then(() => this.flushBatch(batch, lease));
+    // Reported by settle(), which the caller always reaches; until then the rejection must not count as unhandled.
+    run.catch(() => undefined);
+    this.inflight = run;
+  }
+
+  /** Waits for the flushes started so far; resolves with the last one's batch, throws the first one's error. */
+  async settle(): Promise<PartitionBatch | undefined> {
+    const run = this.inflight;
+    if (run === undefined) return undefined;
+    try {
+      return await run;
+    } finally {
+      if (this.inflight === run) this.inflight = undefined;
+    }
+  }
+
+  private async flushBatch(batch: PartitionBatch, lease: PartitionLease): Promise<PartitionBatch> {
     if (batch.skipped > 0) this.deps.observer?.skippedStored(batch.skipped);
     const rejected: DeadLetter[] = [];
     this.deps.crashPoint?.('before-insert');
@@ -216,7 +261,7 @@ export class PartitionIngest {
       if (rows === 0) return;
       try {
         const started = performance.now();
-        await withHeartbeats(lease, () => this.deps.rows.insert(body, rows, batch.id));
+        await withHeartbeats(lease, () => this.deps.rows.insert(body, rows, batch.id, batch.layout));
         this.deps.observer?.inserted(rows, body.length, (performance.now() - started) / 1000);
         return;
       } catch (error) {
@@ -238,7 +283,7 @@ export class PartitionIngest {
               partition: this.partition,
               offset: String(remaining.first),
               key: null,
-              value: Buffer.from(remaining.lineAt(0), 'utf8'),
+              value: Buffer.from(remaining.lineAt(0), 'utf8'), // the row as sent (JSONEachRow or a compact array)
               error: new DecodeError('does-not-fit-table', `ClickHouse rejected the row: ${describeError(error)}`, error),
             });
             return;

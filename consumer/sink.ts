@@ -9,9 +9,24 @@ export interface TableColumn {
   readonly type: string;
   /** '', 'DEFAULT', 'MATERIALIZED', 'ALIAS' or 'EPHEMERAL'. */
   readonly defaultKind: string;
+  /** The DEFAULT/MATERIALIZED/ALIAS expression, '' when none. */
+  readonly defaultExpression?: string;
 }
 
 export type QueryParams = Record<string, string | number>;
+
+/**
+ * Row formats the consumer sends: JSONEachRow (objects keyed by column), JSONCompactEachRow (one array per row,
+ * values in the order of the insert's column list) and RowBinary (typed little-endian values, server sink only:
+ * the embedded engine's insert takes text formats).
+ */
+export type RowFormat = 'JSONEachRow' | 'JSONCompactEachRow' | 'RowBinary';
+
+/** How a batch's rows are written: the format and, for positional formats, the insert's column list. */
+export interface RowLayout {
+  readonly format: RowFormat;
+  readonly columns: readonly string[];
+}
 
 export interface Sink {
   /** 'server' (HTTP) or 'embedded' (chdb). */
@@ -38,6 +53,11 @@ export interface Sink {
    * insert may have landed — callers that need exactly-once must be able to tell (see the consumer).
    */
   insertJsonEachRow(table: string, body: Buffer, settings?: Record<string, string | number>): Promise<void>;
+  /**
+   * Inserts rows in `format` into `columns` of `table` (the other columns take their defaults). Same outcome
+   * contract as insertJsonEachRow.
+   */
+  insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings?: Record<string, string | number>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,4 +67,12 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 export function checkTableName(table: string): string {
   if (!IDENTIFIER.test(table)) throw new Error(`invalid table name "${table}" (letters, digits, _ and one optional db. prefix)`);
   return table;
+}
+
+const COLUMN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Column names are identifiers, checked before they are put in SQL text. */
+export function checkColumnName(column: string): string {
+  if (!COLUMN.test(column)) throw new Error(`invalid column name "${column}" (letters, digits and _)`);
+  return column;
 }

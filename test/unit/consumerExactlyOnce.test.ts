@@ -91,7 +91,7 @@ interface RunResult {
  * Consumes a log of `size` offsets into the table, restarting the "process" after each Crash, until the log is done.
  * Fetches are random-sized and sometimes re-deliver offsets already taken (as kafkajs does after a seek).
  */
-async function run(size: number, seed: number, table: MemoryTable, kafka: MemoryKafka, maxBatchRows = 40): Promise<RunResult> {
+async function run(size: number, seed: number, table: MemoryTable, kafka: MemoryKafka, maxBatchRows = 40, pipelined = false): Promise<RunResult> {
   const rand = prng(seed);
   let crashes = 0;
   for (let life = 0; life < 500; life++) {
@@ -109,7 +109,17 @@ async function run(size: number, seed: number, table: MemoryTable, kafka: Memory
           else ingest.addRow(offset, `{"_offset":${offset}}\n`);
         }
         position = to;
-        if (ingest.pending.rows >= maxBatchRows || rand() < 0.3) await ingest.flush(lease);
+        if (pipelined) {
+          // As the consumer does: a full batch is inserted while the next messages are added; at most one in flight.
+          if (ingest.pending.rows >= maxBatchRows || rand() < 0.3) {
+            if (ingest.flushing) await ingest.settle();
+            ingest.startFlush(lease);
+          }
+          if (rand() < 0.3) await ingest.settle(); // the end of a kafkajs batch
+          else await Promise.resolve(); // let the flush in progress run a step
+        } else if (ingest.pending.rows >= maxBatchRows || rand() < 0.3) {
+          await ingest.flush(lease);
+        }
       }
       await ingest.flush(lease);
       return { crashes, table, kafka };
@@ -215,20 +225,78 @@ describe('exactly-once core: every crash point (unit, in-memory twins)', () => {
     expect([...table.stored].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
-  it('random crashes and failures at every step, 200 seeds: nothing lost, nothing doubled', async () => {
-    let totalCrashes = 0;
-    for (let seed = 1; seed <= 200; seed++) {
-      const rand = prng(seed * 7919);
-      const table = new MemoryTable();
-      const kafka = new MemoryKafka();
-      const pick = <T>(options: readonly T[]) => options[Math.floor(rand() * options.length)]!;
-      table.insertPlan = () => (rand() < 0.25 ? pick(insertPoints) : 'ok');
-      kafka.commitPlan = () => (rand() < 0.15 ? pick(['crash-before', 'crash-after', 'fail'] as CommitOutcome[]) : 'ok');
-      const result = await run(250, seed, table, kafka, 1 + Math.floor(rand() * 60));
-      totalCrashes += result.crashes;
-      expectExactlyOnce(result, 250);
-    }
-    expect(totalCrashes).toBeGreaterThan(200); // the scenarios really crashed
+  for (const pipelined of [false, true]) {
+    const how = pipelined ? 'pipelined flushes (startFlush while adding, settle later)' : 'one flush at a time';
+    it(`random crashes and failures at every step, 200 seeds, ${how}: nothing lost, nothing doubled`, async () => {
+      let totalCrashes = 0;
+      for (let seed = 1; seed <= 200; seed++) {
+        const rand = prng(seed * (pipelined ? 104729 : 7919));
+        const table = new MemoryTable();
+        const kafka = new MemoryKafka();
+        const pick = <T>(options: readonly T[]) => options[Math.floor(rand() * options.length)]!;
+        table.insertPlan = () => (rand() < 0.25 ? pick(insertPoints) : 'ok');
+        kafka.commitPlan = () => (rand() < 0.15 ? pick(['crash-before', 'crash-after', 'fail'] as CommitOutcome[]) : 'ok');
+        const result = await run(250, seed, table, kafka, 1 + Math.floor(rand() * 60), pipelined);
+        totalCrashes += result.crashes;
+        expectExactlyOnce(result, 250);
+      }
+      expect(totalCrashes).toBeGreaterThan(200); // the scenarios really crashed
+    });
+  }
+
+  it('startFlush: the next batch is inserted only after the previous one is committed, in offset order', async () => {
+    const events: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const kafka = new MemoryKafka();
+    const table: MemoryTable = new MemoryTable();
+    const slow = {
+      insert: async (body: Buffer) => {
+        const first = (JSON.parse(body.toString('utf8').split('\n')[0]!) as { _offset: number })._offset;
+        events.push(`insert ${first}`);
+        if (first === 0) await gate;
+        await table.insert(body);
+      },
+      storedOffsets: (topic: string, partition: number, from: number, to?: number) => table.storedOffsets(topic, partition, from, to),
+    };
+    const ingest = new PartitionIngest('t', 0, { rows: slow, deadLetters: { send: async () => undefined }, backoff: noWait });
+    const lease = kafka.lease();
+    const commit = lease.commit.bind(lease);
+    lease.commit = async (next) => {
+      events.push(`commit ${next}`);
+      await commit(next);
+    };
+    await ingest.recover(0, lease);
+    for (let o = 0; o < 5; o++) if (ingest.admit(o)) ingest.addRow(o, `{"_offset":${o}}\n`);
+    ingest.startFlush(lease);
+    for (let o = 5; o < 8; o++) if (ingest.admit(o)) ingest.addRow(o, `{"_offset":${o}}\n`); // added while the insert runs
+    ingest.startFlush(lease);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(events).toEqual(['insert 0']); // the second batch waits for the first
+    release();
+    await ingest.settle();
+    expect(events).toEqual(['insert 0', 'commit 5', 'insert 5', 'commit 8']);
+    expect(kafka.committed).toBe(8);
+    expect(ingest.flushing).toBe(false);
+  });
+
+  it('startFlush: a failed flush stops the ones queued after it, and settle() reports it', async () => {
+    const table = new MemoryTable();
+    const kafka = new MemoryKafka();
+    const ingest = new PartitionIngest('t', 0, { rows: table, deadLetters: { send: async () => undefined }, backoff: noWait });
+    const lease = kafka.lease();
+    await ingest.recover(0, lease);
+    for (let o = 0; o < 3; o++) if (ingest.admit(o)) ingest.addRow(o, `{"_offset":${o}}\n`);
+    table.insertPlan = () => {
+      lease.lost = true;
+      return 'ok';
+    };
+    ingest.startFlush(lease);
+    for (let o = 3; o < 6; o++) if (ingest.admit(o)) ingest.addRow(o, `{"_offset":${o}}\n`);
+    ingest.startFlush(lease);
+    await expect(ingest.settle()).rejects.toBeInstanceOf(PartitionLostError);
+    expect(table.inserts).toBe(1); // the second batch was never inserted
+    expect(kafka.committed).toBe(0);
   });
 
   it('due(): flushes by rows, by bytes, and by age only once caught up', () => {
