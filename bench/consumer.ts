@@ -11,13 +11,13 @@
  * a server's own CPU is not counted) side by side, with ratios. Last line:
  * {"events": N, "full_eps": …, "baseline_eps": …, "ratio": …, "cpu_us_per_event": …}
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import type { Kafka } from 'kafkajs';
 import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
-import { ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
+import { ensureApiCallsTable, isLegacyServer } from '../consumer/apiCallsTable.ts';
 import { ChdbSink } from '../consumer/chdbSink.ts';
 import { ClickHouseServerSink } from '../consumer/clickhouseServerSink.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
@@ -35,20 +35,25 @@ import { LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY
 interface Measured {
   readonly seconds: number;
   readonly cpuUs: number;
+  /** CPU of the ClickHouse server process over the same interval, when its pid is given. */
+  readonly serverCpuUs?: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const id = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
 /** Times `run` up to the moment it resolves with its stop function; stopping (leaving the group) is not timed. */
-async function measure(run: () => Promise<() => Promise<void>>): Promise<Measured> {
+async function measure(run: () => Promise<() => Promise<void>>, serverPid?: number): Promise<Measured> {
+  const server0 = processCpuUs(serverPid);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const stop = await run();
   const cpu = process.cpuUsage(cpu0);
   const seconds = (performance.now() - t0) / 1000;
+  const server1 = processCpuUs(serverPid);
   await stop();
-  return { seconds, cpuUs: cpu.user + cpu.system };
+  const serverCpuUs = server0 === undefined || server1 === undefined ? undefined : server1 - server0;
+  return { seconds, cpuUs: cpu.user + cpu.system, ...(serverCpuUs === undefined ? {} : { serverCpuUs }) };
 }
 
 async function committedAll(kafka: Kafka, groupId: string, topic: string): Promise<boolean> {
@@ -64,8 +69,11 @@ async function committedAll(kafka: Kafka, groupId: string, topic: string): Promi
 }
 
 /** Fetch and count, nothing else. */
-async function baseline(kafka: Kafka, topic: string, events: number): Promise<() => Promise<void>> {
-  const consumer = kafka.consumer({ groupId: `bench-baseline-${id()}`, maxBytesPerPartition: DEFAULT_TUNING.maxBytesPerPartition, maxBytes: 16 * 1024 * 1024 });
+/** The fetch sizes the consumer uses for a given maxBytesPerPartition (apiCallConsumer.ts), for every path. */
+const fetchSizes = (perPartition: number) => ({ maxBytesPerPartition: perPartition, maxBytes: Math.max(perPartition * 4, 16 * 1024 * 1024) });
+
+async function baseline(kafka: Kafka, topic: string, events: number, fetchBytes: number): Promise<() => Promise<void>> {
+  const consumer = kafka.consumer({ groupId: `bench-baseline-${id()}`, ...fetchSizes(fetchBytes) });
   let count = 0;
   let done: () => void = () => undefined;
   const finished = new Promise<void>((r) => (done = r));
@@ -83,10 +91,14 @@ async function baseline(kafka: Kafka, topic: string, events: number): Promise<()
   return () => consumer.disconnect();
 }
 
-async function fullPath(kafka: Kafka, registry: SchemaRegistryClient, sink: Sink, topic: string, table: string, events: number, tuning: ConsumerTuning): Promise<() => Promise<void>> {
+async function fullPath(
+  kafka: Kafka, registry: SchemaRegistryClient, sink: Sink, topic: string, table: string, events: number, tuning: ConsumerTuning,
+  rowFormat?: 'JSONEachRow' | 'JSONCompactEachRow',
+): Promise<() => Promise<void>> {
   const groupId = `bench-full-${id()}`;
   const consumer = new ApiCallConsumer({
     kafka, registry, sink, topic, table, groupId, deadLetterTopic: deadLetterTopicFor(topic), logger: createLogger('bench', 'error'), tuning,
+    ...(rowFormat ? { rowFormat } : {}),
   });
   await consumer.start();
   while (consumer.stats.rows < events) await sleep(20);
@@ -99,9 +111,11 @@ async function fullPath(kafka: Kafka, registry: SchemaRegistryClient, sink: Sink
  * INSERT … SELECT FROM file(…, 'AvroConfluent') reads (the embedded engine's raw insert takes text formats only).
  * A parse error fails the whole body: there is no per-message dead-lettering, and the rows carry no Kafka coordinates.
  */
-async function passthrough(kafka: Kafka, registryUrl: string, sink: ChdbSink, topic: string, table: string, columns: string, events: number): Promise<() => Promise<void>> {
+async function passthrough(
+  kafka: Kafka, registryUrl: string, sink: ChdbSink, topic: string, table: string, columns: string, events: number, fetchBytes: number,
+): Promise<() => Promise<void>> {
   const groupId = `bench-passthrough-${id()}`;
-  const consumer = kafka.consumer({ groupId, maxBytesPerPartition: DEFAULT_TUNING.maxBytesPerPartition, maxBytes: 16 * 1024 * 1024 });
+  const consumer = kafka.consumer({ groupId, ...fetchSizes(fetchBytes) });
   const dir = mkdtempSync(join(tmpdir(), 'apilog-avro-'));
   let inserted = 0;
   const pending = new Map<number, Buffer[]>();
@@ -146,66 +160,135 @@ async function passthrough(kafka: Kafka, registryUrl: string, sink: ChdbSink, to
   };
 }
 
+/** CPU seconds a process has used so far (user + system), from /proc; undefined when it cannot be read. */
+function processCpuUs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6; // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return undefined; // not Linux or not our process: the server's CPU is not reported
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+
+interface Variant {
+  readonly label: string;
+  readonly run: () => Promise<Measured>;
+  readonly results: { eps: number; us: number; serverUs: number | undefined }[];
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = new Command('bench:consumer')
     .option('--events <n>', 'events on the topic', (v) => Number(v), 200_000)
-    .option('--sink <kind>', 'embedded (chdb, in this process) or server (the local ClickHouse server)', 'embedded')
+    .option('--sink <kind>', 'embedded (chdb, in this process) or server (CLICKHOUSE_URL)', 'embedded')
     .option('--partitions <n>', 'partitions of the topic', (v) => Number(v), 6)
+    .option('--rounds <n>', 'rounds; each runs every path once, in turn (medians reported)', (v) => Number(v), 3)
+    .option('--topic <name>', 'an existing topic holding exactly --events API-call events (skips producing)')
     .option('--concurrency <n>', 'partitionsConsumedConcurrently of the full path', (v) => Number(v), DEFAULT_TUNING.partitionsConsumedConcurrently)
     .option('--batch-rows <n>', 'maxBatchRows of the full path', (v) => Number(v), DEFAULT_TUNING.maxBatchRows)
+    .option('--batch-age-ms <n>', 'maxBatchAgeMs of the full path: how long the last, partial batches wait once the topic is consumed', (v) => Number(v), 100)
+    .option('--fetch-bytes <n>', 'maxBytesPerPartition of every path (baseline included)', (v) => Number(v), DEFAULT_TUNING.maxBytesPerPartition)
+    .option('--row-format <format>', 'row format of the full path (default: the consumer\'s choice for the engine)')
+    .option('--compare-formats', 'also run the full path with JSONEachRow (engines that support JSONCompactEachRow)')
+    .option('--server-pid <pid>', 'pid of the ClickHouse server, to report its CPU per event too', (v) => Number(v))
     .option('--no-passthrough', 'skip the AvroConfluent passthrough (embedded only)');
   program.parse(argv, { from: 'user' });
-  const f = program.opts<{ events: number; sink: string; partitions: number; passthrough: boolean; concurrency: number; batchRows: number }>();
-  const tuning = { partitionsConsumedConcurrently: f.concurrency, maxBatchRows: f.batchRows };
+  const f = program.opts<{
+    events: number; sink: string; partitions: number; rounds: number; topic?: string; passthrough: boolean; concurrency: number;
+    batchRows: number; batchAgeMs: number; fetchBytes: number; rowFormat?: string; compareFormats?: boolean; serverPid?: number;
+  }>();
+  const tuning = { partitionsConsumedConcurrently: f.concurrency, maxBatchRows: f.batchRows, maxBatchAgeMs: f.batchAgeMs, maxBytesPerPartition: f.fetchBytes };
   if (f.sink !== 'embedded' && f.sink !== 'server') throw new Error('--sink must be embedded or server');
+  if (f.rowFormat !== undefined && f.rowFormat !== 'JSONEachRow' && f.rowFormat !== 'JSONCompactEachRow') throw new Error('--row-format must be JSONEachRow or JSONCompactEachRow');
   const env = readStackEnv() ?? {};
   const brokers = (process.env['KAFKA_BROKERS'] ?? env.KAFKA_BROKERS ?? LOCAL_KAFKA_BROKERS).split(',');
   const registryUrl = process.env['SCHEMA_REGISTRY_URL'] ?? env.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL;
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const kafka = createKafka({ brokers, clientId: 'apilog-bench' });
   const registry = new SchemaRegistryClient({ url: registryUrl });
-  const topic = `bench-consumer-${id()}`;
-  await ensureTopic(kafka, { topic, partitions: f.partitions });
+  const topic = f.topic ?? `bench-consumer-${id()}`;
+  if (f.topic === undefined) {
+    await ensureTopic(kafka, { topic, partitions: f.partitions });
+    const producer = new ApiCallProducer({ kafka, registry, topic });
+    await producer.connect();
+    const gen = new SyntheticEvents({ seed: 3, startMs: Date.UTC(2026, 10, 3), stepMs: 3 });
+    for (let i = 0; i < f.events; i += 5000) await producer.send(gen.take(Math.min(5000, f.events - i)));
+    await producer.disconnect();
+  }
   await ensureTopic(kafka, { topic: deadLetterTopicFor(topic), partitions: 1 });
-  const producer = new ApiCallProducer({ kafka, registry, topic });
-  await producer.connect();
-  const gen = new SyntheticEvents({ seed: 3, startMs: Date.UTC(2026, 10, 3), stepMs: 3 });
-  for (let i = 0; i < f.events; i += 5000) await producer.send(gen.take(Math.min(5000, f.events - i)));
-  await producer.disconnect();
-  say(`${f.events} events on ${topic} (${f.partitions} partitions); sink ${f.sink}; full path: ${JSON.stringify(tuning)}`);
+  say(`${f.events} events on ${topic}; sink ${f.sink}; ${f.rounds} rounds; full path: ${JSON.stringify(tuning)}`);
 
   const chdbDir = f.sink === 'embedded' ? mkdtempSync(join(tmpdir(), 'apilog-bench-chdb-')) : undefined;
   const sink: Sink = chdbDir ? new ChdbSink(chdbDir) : new ClickHouseServerSink({ url: process.env['CLICKHOUSE_URL'] ?? env.CLICKHOUSE_URL ?? LOCAL_CLICKHOUSE_SERVER_URL });
-  const table = `bench_consumer_${id()}`;
-  await ensureApiCallsTable(sink, table);
   await sink.query('SELECT 1'); // open the engine before timing
+  const legacy = await isLegacyServer(sink);
 
-  const base = await measure(() => baseline(kafka, topic, f.events));
-  say(`baseline: ${base.seconds.toFixed(2)} s`);
-  const full = await measure(() => fullPath(kafka, registry, sink, topic, table, f.events, tuning));
-  say(`full path: ${full.seconds.toFixed(2)} s`);
-  const rows = Number((await sink.query<{ n: string }>(`SELECT count() AS n FROM ${table}`))[0]?.n ?? 0);
-  if (rows !== f.events) throw new Error(`full path stored ${rows} rows for ${f.events} events`);
-
-  const eps = (m: Measured) => Math.round(f.events / m.seconds);
-  const us = (m: Measured) => Math.round((m.cpuUs / f.events) * 100) / 100;
-  const lines = [['path', 'events/s', 'CPU µs/event', 'vs baseline'], ['baseline (fetch + count)', eps(base), us(base), '1.00'], ['full (decode, insert, commit)', eps(full), us(full), (eps(full) / eps(base)).toFixed(2)]];
-  if (f.passthrough && sink instanceof ChdbSink) {
-    const ptTable = `bench_passthrough_${id()}`;
-    await ensureApiCallsTable(sink, ptTable);
-    // The columns the Avro record fills (a table column the schema lacks keeps its default).
-    const fields = new Set((apiCallTypeV1 as unknown as { fields: { name: string }[] }).fields.map((x) => x.name));
-    const columns = (await sink.describe(ptTable)).filter((c) => fields.has(c.name)).map((c) => c.name).join(', ');
-    const pt = await measure(() => passthrough(kafka, registryUrl, sink, topic, ptTable, columns, f.events));
-    const ptRows = Number((await sink.query<{ n: string }>(`SELECT count() AS n FROM ${ptTable}`))[0]?.n ?? 0);
-    if (ptRows !== f.events) throw new Error(`passthrough stored ${ptRows} rows for ${f.events} events`);
-    lines.push(['passthrough (AvroConfluent)', eps(pt), us(pt), (eps(pt) / eps(base)).toFixed(2)]);
+  /** A fresh table per run (the production one: migrations with rollups; or its raw table alone). */
+  const freshTable = async (rollups: boolean): Promise<string> => {
+    const table = `bench_consumer_${id()}`;
+    await ensureApiCallsTable(sink, table);
+    if (!rollups && !legacy) for (const mv of ['_1m_mv', '_1h_mv', '_clients_1h_mv']) await sink.command(`DROP VIEW ${table}${mv}`);
+    return table;
+  };
+  const checked = async (table: string, m: Measured): Promise<Measured> => {
+    const rows = Number((await sink.query<{ n: string }>(`SELECT count() AS n FROM ${table}`))[0]?.n ?? 0);
+    if (rows !== f.events) throw new Error(`full path stored ${rows} rows in ${table} for ${f.events} events`);
+    return m;
+  };
+  const full = (rollups: boolean, rowFormat?: 'JSONEachRow' | 'JSONCompactEachRow') => async (): Promise<Measured> => {
+    const table = await freshTable(rollups);
+    return checked(table, await measure(() => fullPath(kafka, registry, sink, topic, table, f.events, tuning, rowFormat), f.serverPid));
+  };
+  const format = f.rowFormat as 'JSONEachRow' | 'JSONCompactEachRow' | undefined;
+  const variants: Variant[] = [{ label: 'baseline (fetch + count)', run: () => measure(() => baseline(kafka, topic, f.events, f.fetchBytes)), results: [] }];
+  if (legacy) {
+    variants.push({ label: 'full, raw table (legacy: no rollups)', run: full(false, format), results: [] });
+  } else {
+    variants.push({ label: 'full, production table (rollups)', run: full(true, format), results: [] });
+    variants.push({ label: 'full, raw table alone', run: full(false, format), results: [] });
+    if (f.compareFormats) variants.push({ label: 'full, rollups, JSONEachRow', run: full(true, 'JSONEachRow'), results: [] });
   }
-  for (const l of lines) say(`${String(l[0]).padEnd(32)} ${String(l[1]).padStart(10)} ${String(l[2]).padStart(13)} ${String(l[3]).padStart(12)}`);
+  if (f.passthrough && sink instanceof ChdbSink) {
+    variants.push({
+      label: 'passthrough (AvroConfluent)',
+      run: async () => {
+        const ptTable = await freshTable(true);
+        // The columns the Avro record fills (a table column the schema lacks keeps its default).
+        const fields = new Set((apiCallTypeV1 as unknown as { fields: { name: string }[] }).fields.map((x) => x.name));
+        const columns = (await sink.describe(ptTable)).filter((c) => fields.has(c.name)).map((c) => c.name).join(', ');
+        return checked(ptTable, await measure(() => passthrough(kafka, registryUrl, sink, topic, ptTable, columns, f.events, f.fetchBytes), f.serverPid));
+      },
+      results: [],
+    });
+  }
+  for (let round = 1; round <= f.rounds; round++) {
+    for (const v of variants) {
+      const m = await v.run();
+      const result = { eps: f.events / m.seconds, us: m.cpuUs / f.events, serverUs: m.serverCpuUs === undefined ? undefined : m.serverCpuUs / f.events };
+      v.results.push(result);
+      say(`round ${round}: ${v.label}: ${Math.round(result.eps)} events/s, ${result.us.toFixed(2)} CPU µs/event${result.serverUs === undefined ? '' : ` + server ${result.serverUs.toFixed(2)}`}`);
+    }
+  }
+  const summary = variants.map((v) => ({
+    label: v.label,
+    eps: Math.round(median(v.results.map((r) => r.eps))),
+    us: Math.round(median(v.results.map((r) => r.us)) * 100) / 100,
+    serverUs: v.results[0]!.serverUs === undefined ? undefined : Math.round(median(v.results.map((r) => r.serverUs!)) * 100) / 100,
+  }));
+  const base = summary[0]!;
+  const main = summary[1]!;
+  say(`medians of ${f.rounds} rounds (CPU: this process${f.serverPid ? ' + the server process' : legacy || f.sink === 'server' ? '; the server\'s own CPU not counted' : ', engine included'}):`);
+  say(`${'path'.padEnd(40)} ${'events/s'.padStart(9)} ${'CPU µs/event'.padStart(13)} ${'vs baseline'.padStart(12)}`);
+  for (const r of summary) {
+    const cpu = r.serverUs === undefined ? r.us.toFixed(2) : `${r.us.toFixed(2)}+${r.serverUs.toFixed(2)}`;
+    say(`${r.label.padEnd(40)} ${String(r.eps).padStart(9)} ${cpu.padStart(13)} ${(r.eps / base.eps).toFixed(2).padStart(12)}`);
+  }
   await sink.close();
   if (chdbDir) rmSync(chdbDir, { recursive: true, force: true });
   process.stdout.write(
-    `${JSON.stringify({ events: f.events, full_eps: eps(full), baseline_eps: eps(base), ratio: Math.round((eps(full) / eps(base)) * 100) / 100, cpu_us_per_event: us(full) })}\n`,
+    `${JSON.stringify({ events: f.events, full_eps: main.eps, baseline_eps: base.eps, ratio: Math.round((main.eps / base.eps) * 100) / 100, cpu_us_per_event: main.us, ...(main.serverUs === undefined ? {} : { server_cpu_us_per_event: main.serverUs }) })}\n`,
   );
 }
 
