@@ -1,14 +1,18 @@
 /**
- * `npm run bench:consumer -- [--events N] [--sink embedded|server] [--partitions P] [--no-passthrough]`
+ * `npm run bench:consumer -- [--events N] [--sink embedded|server] [--rounds R] [--topic T] [--compare-formats]
+ *  [--server-pid PID] [--partitions P] [--concurrency C] [--batch-rows N] [--batch-age-ms MS] [--fetch-bytes B]
+ *  [--row-format F] [--no-passthrough]`
  *
- * On one freshly produced topic (local stack's Kafka and registry), in the same run:
+ * On one topic (produced here, or --topic), R rounds; each round runs every path once, in turn, with the same fetch
+ * sizes (medians reported):
  * - baseline: a kafkajs consumer group that fetches and counts, nothing else (eachBatch);
  * - full path: ApiCallConsumer — fetch, decode (registry), rows, insert into ClickHouse, commit — until the group's
- *   committed offsets reach the end of the topic;
+ *   committed offsets reach the end of the topic; into a fresh production table (rollups) and a fresh raw table alone;
  * - passthrough (embedded only): kafkajs fetches, the Confluent-framed values are concatenated per partition batch and
  *   ClickHouse decodes them itself (AvroConfluent input format, schemas from the registry's ccompat API), then commit.
  * Events/s and CPU microseconds per event (this process: user + system, which includes the embedded engine's inserts;
- * a server's own CPU is not counted) side by side, with ratios. Last line:
+ * a server's own CPU only with --server-pid) side by side, with ratios. Endpoints from KAFKA_BROKERS,
+ * SCHEMA_REGISTRY_URL, CLICKHOUSE_URL (bench/perfStack.ts starts private ones). Last line:
  * {"events": N, "full_eps": …, "baseline_eps": …, "ratio": …, "cpu_us_per_event": …}
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
