@@ -21,6 +21,7 @@ import { openSink } from '../consumer/openSink.ts';
 import { DEFAULT_TUNING, type ConsumerTuning } from '../consumer/options.ts';
 import type { CrashPoint } from '../consumer/partitionIngest.ts';
 import { ensureTopic } from '../producer/topic.ts';
+import type { Sink } from '../consumer/sink.ts';
 import { ConfigError, describeError } from '../runtime/errors.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
@@ -175,6 +176,8 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   if (flags.createTable) {
     await ensureApiCallsTable(sink, flags.table);
     await ensureTopic(kafka, { topic: deadLetterTopic, partitions: 1 });
+  } else {
+    await requireTable(sink, flags.table);
   }
   const metrics = new ConsumerMetrics();
   let fatal: Error | undefined;
@@ -234,6 +237,16 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   const code = outcome === 'clean' ? 0 : 1;
   setTimeout(() => process.exit(code), 500).unref();
   return code;
+}
+
+/** Fails with an actionable message when the table is missing (the schema is the migrations' job, not the consumer's). */
+async function requireTable(sink: Sink, table: string): Promise<void> {
+  const rows = await sink.query<{ n: number | string }>('SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = {table:String}', {
+    table,
+  });
+  if (Number(rows[0]?.n ?? 0) === 0) {
+    throw new ConfigError(`table ${table} does not exist in ClickHouse at ${sink.address}: run \`apilog migrate\` first, or pass --create-table`);
+  }
 }
 
 function crashPointKiller(crashAt: CrashAt, logger: ReturnType<typeof createLogger>): (point: CrashPoint) => void {

@@ -31,5 +31,6 @@ try {
 } catch (error) {
   process.stderr.write(`apilog: ${describeError(error)}\n`);
   if (!(error instanceof ApilogError) && process.env['APILOG_DEBUG']) process.stderr.write(`${(error as Error).stack}\n`);
-  process.exitCode = error instanceof ApilogError ? 2 : 1;
+  // Exit now: a failed command may still hold sockets or servers open (kafkajs, the metrics server, chdb).
+  process.exit(error instanceof ApilogError ? 2 : 1);
 }

@@ -65,6 +65,16 @@ describe('apilog command line (integration)', () => {
     expect(total).toBe(3000);
   });
 
+  it('consume against a table that does not exist: one actionable line and exit 2, not a hang', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'apilog-consume-'));
+    dirs.push(dir);
+    const s = stack();
+    const run = await apilog(['consume', '--brokers', s.brokers, '--registry', s.registry, '--clickhouse', dir, '--metrics-port', '0'], 40_000);
+    expect(run.code).toBe(2);
+    expect(run.ms).toBeLessThan(30_000);
+    expect(run.stderr.trim().split('\n').at(-1)).toMatch(/^apilog: table api_calls does not exist in ClickHouse at .+: run `apilog migrate` first, or pass --create-table$/);
+  });
+
   const badEndpoints: [string, string[], RegExp][] = [
     ['Kafka port closed', ['--brokers', '127.0.0.1:1'], /^apilog: cannot reach Kafka at 127\.0\.0\.1:1: .+$/],
     ['registry down', ['--registry', 'http://127.0.0.1:1/apis/ccompat/v7'], /^apilog: cannot reach schema registry at http:\/\/127\.0\.0\.1:1\/apis\/ccompat\/v7: .+$/],
