@@ -65,7 +65,7 @@ export function registerQuery(program: Command): void {
     .option('--raw', 'with --named: read raw rows instead of the rollups')
     .option('--window <length>', 'with --named: window ending now, e.g. 15m, 2h, 7d (default: the question\'s own)')
     .option('--from <time>', 'with --named: window start, UTC (e.g. 2026-11-28T10:00:00Z)')
-    .option('--to <time>', 'with --named: window end, UTC (default: now, rounded down to the minute)')
+    .option('--to <time>', 'with --named: window end, UTC (default: the end of the current minute, so the minute in progress counts)')
     .option('--param <name=value>', 'bind a {name:Type} query parameter (repeatable)', collectParam, [])
     .option('--table <name>', 'raw table the analysts\' queries read (rollups are named after it)', DEFAULT_TABLE)
     .option('--format <format>', 'table or json (one JSON object per row)', 'table')

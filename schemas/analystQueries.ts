@@ -77,8 +77,11 @@ export function dateTimeParam(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 19).replace('T', ' ');
 }
 
-/** The window [to - windowMs, to), with `to` rounded down to the minute so rollup and raw windows agree. */
+/**
+ * The window [to - windowMs, to), with `to` moved to the end of the minute that contains `toMs`: rollup and raw
+ * windows agree, and the minute in progress counts ("failing right now" must see this minute's errors).
+ */
 export function windowParams(windowMs: number, toMs: number): { from: string; to: string } {
-  const to = Math.floor(toMs / 60_000) * 60_000;
+  const to = Math.floor(toMs / 60_000) * 60_000 + 60_000;
   return { from: dateTimeParam(to - windowMs), to: dateTimeParam(to) };
 }

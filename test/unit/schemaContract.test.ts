@@ -96,7 +96,8 @@ describe("the analysts' page (docs/queries.sql)", () => {
     expect(parseWindow('15m')).toBe(900_000);
     expect(parseWindow('7d')).toBe(7 * 86_400_000);
     expect(() => parseWindow('0h')).toThrow(/positive/);
-    expect(windowParams(3_600_000, Date.UTC(2026, 10, 28, 10, 30, 45))).toEqual({ from: '2026-11-28 09:30:00', to: '2026-11-28 10:30:00' });
+    expect(windowParams(3_600_000, Date.UTC(2026, 10, 28, 10, 30, 45))).toEqual({ from: '2026-11-28 09:31:00', to: '2026-11-28 10:31:00' });
+    expect(windowParams(3_600_000, Date.UTC(2026, 10, 28, 10, 30, 0))).toEqual({ from: '2026-11-28 09:31:00', to: '2026-11-28 10:31:00' });
     expect(() => parseAnalystQueries('-- name: x\n-- question: q\n-- window: 1h\n-- source: raw\nSELECT 1;\n')).toThrow(/both a rollup and a raw/);
   });
 });
