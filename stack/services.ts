@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import {
@@ -297,6 +297,7 @@ export function clickhouseService(instance: ClickHouseInstance = {}): Service {
   const tcpPort = instance.tcpPort ?? CLICKHOUSE_TCP_PORT;
   const endpoint = `http://127.0.0.1:${httpPort}`;
   const data = join(DATA_DIR, id);
+  const configDir = join(STACK_DIR, id);
   return {
     name: 'clickhouse',
     id,
@@ -314,12 +315,15 @@ export function clickhouseService(instance: ClickHouseInstance = {}): Service {
     },
     prepare() {
       for (const sub of ['', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(data, sub), { recursive: true });
+      // The server writes a preprocessed copy next to its config file: keep both under .stack, out of the sources.
+      mkdirSync(configDir, { recursive: true });
+      for (const file of ['config.xml', 'users.xml']) copyFileSync(join(PROJECT_ROOT, 'stack', 'clickhouse', file), join(configDir, file));
     },
     command() {
       return {
         command: 'clickhouse-server',
         args: [
-          `--config-file=${join(PROJECT_ROOT, 'stack', 'clickhouse', 'config.xml')}`,
+          `--config-file=${join(configDir, 'config.xml')}`,
           '--',
           `--path=${data}/`,
           `--tmp_path=${join(data, 'tmp')}/`,
