@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import {
   CACHE_DIR,
@@ -78,6 +78,22 @@ function requireCommand(command: string, why: string): void {
   if (!hasCommand(command)) throw new StackError(`${command} is not installed (${why})`);
 }
 
+/**
+ * Fills `target` through `fill(partial)` unless `ready` (a file inside it) exists. The download lands in
+ * `<target>.partial` and is renamed into place, so an interrupted download is never mistaken for a finished one.
+ */
+function installAtomically(target: string, ready: string, fill: (partial: string) => string): string | undefined {
+  if (existsSync(ready)) return undefined;
+  const partial = `${target}.partial`;
+  rmSync(partial, { recursive: true, force: true });
+  mkdirSync(partial, { recursive: true });
+  const note = fill(partial);
+  rmSync(target, { recursive: true, force: true });
+  mkdirSync(dirname(target), { recursive: true });
+  renameSync(partial, target);
+  return note;
+}
+
 async function httpOk(url: string, expectBody?: string): Promise<boolean> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -121,23 +137,19 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
     marker: config,
     startTimeoutMs: 90_000,
     install() {
-      if (existsSync(join(kafkaLib, `kafka_2.13-${KAFKA_VERSION}.jar`))) return undefined;
-      requireCommand('mvn', 'needed to fetch Apache Kafka from Maven Central');
-      const partial = `${kafkaLib}.partial`;
-      rmSync(partial, { recursive: true, force: true });
-      run(
-        'mvn',
-        [
-          '-B', '-q', '-f', join(PROJECT_ROOT, 'stack', 'kafka', 'pom.xml'),
-          `-Dkafka.version=${KAFKA_VERSION}`,
-          'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${partial}`,
-        ],
-        `downloading Apache Kafka ${KAFKA_VERSION} from Maven Central`,
-      );
-      rmSync(kafkaLib, { recursive: true, force: true });
-      mkdirSync(kafkaHome, { recursive: true });
-      renameSync(partial, kafkaLib);
-      return `Apache Kafka ${KAFKA_VERSION}: ${readdirSync(kafkaLib).length} jars`;
+      return installAtomically(kafkaLib, join(kafkaLib, `kafka_2.13-${KAFKA_VERSION}.jar`), (partial) => {
+        requireCommand('mvn', 'needed to fetch Apache Kafka from Maven Central');
+        run(
+          'mvn',
+          [
+            '-B', '-q', '-f', join(PROJECT_ROOT, 'stack', 'kafka', 'pom.xml'),
+            `-Dkafka.version=${KAFKA_VERSION}`,
+            'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${partial}`,
+          ],
+          `downloading Apache Kafka ${KAFKA_VERSION} from Maven Central`,
+        );
+        return `Apache Kafka ${KAFKA_VERSION}: ${readdirSync(partial).length} jars`;
+      });
     },
     prepare() {
       mkdirSync(join(STACK_DIR, id), { recursive: true });
@@ -238,25 +250,21 @@ export function registryService(instance: RegistryInstance = {}): Service {
     marker: `-Dquarkus.http.port=${port}`,
     startTimeoutMs: 120_000,
     install() {
-      if (existsSync(registryJar)) return undefined;
-      requireCommand('mvn', 'needed to fetch Apicurio Registry from Maven Central');
-      requireCommand('jar', 'the JDK tool that unpacks the registry distribution');
-      const partial = `${registryHome}.partial`;
-      rmSync(partial, { recursive: true, force: true });
-      mkdirSync(partial, { recursive: true });
-      // The build attaches a runnable distribution (runner jar + lib/) as the `all` zip.
-      run(
-        'mvn',
-        ['-B', '-q', 'dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:zip:all`,
-          `-DoutputDirectory=${partial}`],
-        `downloading Apicurio Registry ${APICURIO_VERSION} from Maven Central`,
-      );
-      const zip = join(partial, `apicurio-registry-app-${APICURIO_VERSION}-all.zip`);
-      execFileSync('jar', ['xf', zip], { cwd: partial, stdio: 'ignore' });
-      rmSync(zip);
-      rmSync(registryHome, { recursive: true, force: true });
-      renameSync(partial, registryHome);
-      return `Apicurio Registry ${APICURIO_VERSION}`;
+      return installAtomically(registryHome, registryJar, (partial) => {
+        requireCommand('mvn', 'needed to fetch Apicurio Registry from Maven Central');
+        requireCommand('jar', 'the JDK tool that unpacks the registry distribution');
+        // The build attaches a runnable distribution (runner jar + lib/) as the `all` zip.
+        run(
+          'mvn',
+          ['-B', '-q', 'dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:zip:all`,
+            `-DoutputDirectory=${partial}`],
+          `downloading Apicurio Registry ${APICURIO_VERSION} from Maven Central`,
+        );
+        const zip = join(partial, `apicurio-registry-app-${APICURIO_VERSION}-all.zip`);
+        execFileSync('jar', ['xf', zip], { cwd: partial, stdio: 'ignore' });
+        rmSync(zip);
+        return `Apicurio Registry ${APICURIO_VERSION}`;
+      });
     },
     prepare() {
       mkdirSync(data, { recursive: true });
