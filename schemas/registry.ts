@@ -93,17 +93,10 @@ export class SchemaRegistryClient {
 
   /** One JSON request to the Confluent API; non-2xx answers other than 404 are errors (5xx retriable). */
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T | undefined }> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.url}${path}`, {
-        method,
-        signal: AbortSignal.timeout(this.timeoutMs),
-        headers: body === undefined ? {} : { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch (error) {
-      throw new UnreachableError('schema registry', this.url, describeError(error), error);
-    }
+    const res = await this.request(
+      path,
+      body === undefined ? { method } : { method, headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' }, body: JSON.stringify(body) },
+    );
     const text = await res.text();
     if (res.status === 404) return { status: 404, body: undefined };
     if (!res.ok) {
@@ -133,13 +126,17 @@ export class SchemaRegistryClient {
     return pending;
   }
 
-  private async fetchType(id: number): Promise<avro.Type> {
-    let res: Response;
+  /** One request under the client's timeout; a registry that cannot be reached is an UnreachableError. */
+  private async request(path: string, init: RequestInit = {}): Promise<Response> {
     try {
-      res = await fetch(`${this.url}/schemas/ids/${id}`, { signal: AbortSignal.timeout(this.timeoutMs) });
+      return await fetch(`${this.url}${path}`, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (error) {
       throw new UnreachableError('schema registry', this.url, describeError(error), error);
     }
+  }
+
+  private async fetchType(id: number): Promise<avro.Type> {
+    const res = await this.request(`/schemas/ids/${id}`);
     if (res.status === 404) {
       await res.arrayBuffer();
       throw new DecodeError('unknown-schema-id', `schema id ${id} is not in the registry at ${this.url}`);
