@@ -12,6 +12,7 @@
  * Env: BENCH_EVENTS (default 200000), BENCH_COMPRESSION (lz4 | gzip | none, default lz4), KAFKA_BROKERS, SCHEMA_REGISTRY_URL.
  */
 import { Partitioners } from 'kafkajs';
+import { PRODUCER_DELIVERY, registerEventSchema } from '../producer/apiCallProducer.ts';
 import { createApiLogger } from '../producer/apiLogger.ts';
 import { compressionType, type CompressionName } from '../producer/codecs.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
@@ -48,7 +49,7 @@ function timerOverheadNs(): number {
 
 async function rawKafkajs(topic: string, messages: { key: string; value: Buffer }[]): Promise<number> {
   const kafka = createKafka({ brokers, clientId: 'bench-raw' });
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, ...PRODUCER_DELIVERY });
   await producer.connect();
   const compression = compressionType(COMPRESSION);
   const t0 = performance.now();
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
   const { ours, avsc } = validatorCost(events.slice(0, 50_000));
   say(`validation per event: apilog validator ${ours.toFixed(0)} ns, avsc isValid ${avsc.toFixed(0)} ns (timer overhead subtracted below: ${overheadNs.toFixed(0)} ns)`);
 
-  const schemaId = await registry.register(`bench_schema_${stamp}-value`, (await import('../schemas/apiCall.ts')).API_CALL_SCHEMA_V1);
+  const schemaId = await registerEventSchema(registry, `bench_schema_${stamp}`);
   const encoder = new FramedEncoder<ApiCallEvent>(apiCallTypeV1, schemaId);
   const messages = events.map((e) => ({ key: e.api, value: encoder.encode(e) }));
 

@@ -8,6 +8,18 @@ import { API_CALL_SCHEMA_V1, type ApiCallEvent, apiCallTypeV1, valueSubject } fr
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
 import { FramedEncoder } from '../schemas/wire.ts';
 
+/**
+ * The kafkajs producer settings every apilog writer shares: idempotent (the broker discards a retried copy),
+ * one request in flight (retries keep order), and a send never creates a topic (ensureTopic does, with its
+ * partition count).
+ */
+export const PRODUCER_DELIVERY = { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false } as const;
+
+/** Registers the event schema under `<topic>-value` (or finds it) and returns its id, for framing. */
+export function registerEventSchema(registry: SchemaRegistryClient, topic: string): Promise<number> {
+  return registry.register(valueSubject(topic), API_CALL_SCHEMA_V1);
+}
+
 export interface ApiCallProducerOptions {
   readonly kafka: Kafka;
   readonly registry: SchemaRegistryClient;
@@ -21,14 +33,12 @@ export class ApiCallProducer {
   private encoder: FramedEncoder<ApiCallEvent> | undefined;
 
   constructor(private readonly options: ApiCallProducerOptions) {
-    this.producer = options.kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
-      idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = options.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, ...PRODUCER_DELIVERY });
   }
 
   /** Registers the schema (or finds its id) and connects. */
   async connect(): Promise<number> {
-    const schemaId = await this.options.registry.register(valueSubject(this.options.topic), API_CALL_SCHEMA_V1);
+    const schemaId = await registerEventSchema(this.options.registry, this.options.topic);
     this.encoder = new FramedEncoder<ApiCallEvent>(apiCallTypeV1, schemaId);
     await this.producer.connect();
     return schemaId;

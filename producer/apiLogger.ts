@@ -29,9 +29,10 @@ import type { Kafka, Producer } from 'kafkajs';
 import { ConfigError, describeError } from '../runtime/errors.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
-import { API_CALL_SCHEMA_V1, type ApiCallEvent, apiCallTypeV1, valueSubject } from '../schemas/apiCall.ts';
+import { API_CALL_SCHEMA_V1, type ApiCallEvent, apiCallTypeV1 } from '../schemas/apiCall.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { FramedEncoder } from '../schemas/wire.ts';
+import { PRODUCER_DELIVERY, registerEventSchema } from './apiCallProducer.ts';
 import { COMPRESSIONS, compressionType, type CompressionName } from './codecs.ts';
 import { ProducerMetrics, type DropReason, type MetricsSnapshot } from './metrics.ts';
 import { KeyPartitioner, type SlottedMessage } from './partitioner.ts';
@@ -219,7 +220,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** Creates a logger: registers (or finds) the schema, connects the producer, opens the spool. */
 export async function createApiLogger(options: ApiLoggerOptions): Promise<ApiLogger> {
   const resolved = resolveLoggerOptions(options);
-  const schemaId = await resolved.registry.register(valueSubject(resolved.topic), API_CALL_SCHEMA_V1);
+  const schemaId = await registerEventSchema(resolved.registry, resolved.topic);
   const spool = resolved.spool ? await Spool.open(resolved.spool.dir, resolved.spool.maxBytes) : undefined;
   const logger = new ApiLogger(resolved, schemaId, spool);
   await logger.start();
@@ -268,9 +269,7 @@ export class ApiLogger {
       createKafka({ brokers: options.brokers!, clientId: options.clientId, connectionTimeoutMs: 3000, ...(options.logger ? { logger: options.logger } : {}) });
     this.producer = kafka.producer({
       createPartitioner: this.partitioner.kafkajs(),
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
+      ...PRODUCER_DELIVERY,
       // kafkajs retries briefly inside one send; the long retry (and the spool) is this class's loop.
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
     });
