@@ -273,11 +273,11 @@ export class ApiCallConsumer {
       for (const message of batch.messages) {
         const offset = Number(message.offset);
         if (!ingest.admit(offset)) continue;
-        const result = decodeMessage(message, registry);
+        const decoded = decodeMessage(message, registry);
         let error: DecodeError;
-        if (result.kind === 'record') {
+        if (!(decoded instanceof DecodeError)) {
           try {
-            ingest.addRow(offset, writer.line(result.record, topic, partition, message.offset), writer.layout);
+            ingest.addRow(offset, writer.line(decoded, topic, partition, message.offset), writer.layout);
             if (ingest.pending.rows >= t.maxBatchRows || ingest.pending.bytes >= t.maxBatchBytes) {
               // The batch is full: insert it while the rest of this fetch is decoded; at most one insert in flight.
               if (ingest.flushing) await ingest.settle();
@@ -289,7 +289,7 @@ export class ApiCallConsumer {
             error = thrown;
           }
         } else {
-          error = result.error;
+          error = decoded;
         }
         ingest.addDeadLetter(offset, { topic, partition, offset: message.offset, key: message.key, value: message.value, error });
       }

@@ -5,37 +5,17 @@
 import type { KafkaMessage } from 'kafkajs';
 import { DecodeError } from '../runtime/errors.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
-import { HEADER_SIZE, frameSchemaId } from '../schemas/wire.ts';
-
-export interface Decoded {
-  readonly kind: 'record';
-  readonly message: KafkaMessage;
-  readonly record: Record<string, unknown>;
-}
-
-export interface Undecodable {
-  readonly kind: 'error';
-  readonly message: KafkaMessage;
-  readonly error: DecodeError;
-}
-
-export type DecodeResult = Decoded | Undecodable;
+import { HEADER_SIZE, MAGIC_BYTE, frameSchemaId } from '../schemas/wire.ts';
 
 /**
  * Makes sure every schema id used in `messages` is cached. Registry outages throw (retriable);
  * ids the registry does not know are left uncached and reported per message by decodeMessage.
  */
 export async function prefetchSchemas(messages: readonly KafkaMessage[], registry: SchemaRegistryClient): Promise<void> {
-  const missing = new Set<number>();
-  for (const message of messages) {
-    const value = message.value;
-    if (value === null || value.length < HEADER_SIZE || value[0] !== 0) continue;
-    const id = value.readUInt32BE(1);
-    if (registry.cachedType(id) === undefined) missing.add(id);
-  }
-  if (missing.size === 0) return;
+  const missing = schemaIds(messages).filter((id) => registry.cachedType(id) === undefined);
+  if (missing.length === 0) return;
   await Promise.all(
-    [...missing].map((id) =>
+    missing.map((id) =>
       registry.typeOf(id).catch((error: unknown) => {
         if (error instanceof DecodeError) return undefined; // unknown id: dead-lettered per message
         throw error;
@@ -44,8 +24,29 @@ export async function prefetchSchemas(messages: readonly KafkaMessage[], registr
   );
 }
 
-/** Decodes one message whose schema was prefetched. Never throws for bad input: returns an Undecodable. */
-export function decodeMessage(message: KafkaMessage, registry: SchemaRegistryClient): DecodeResult {
+/**
+ * The distinct schema ids of framed messages, in order of appearance (usually one). Non-frames are skipped.
+ * Each message's id is compared with the previous message's, so a batch of one schema costs a 4-byte read per message.
+ */
+export function schemaIds(messages: readonly KafkaMessage[]): number[] {
+  const out: number[] = [];
+  let last = -1;
+  for (const message of messages) {
+    const value = message.value;
+    if (value === null || value.length < HEADER_SIZE || value[0] !== MAGIC_BYTE) continue;
+    const id = value.readUInt32BE(1);
+    if (id === last) continue;
+    last = id;
+    if (!out.includes(id)) out.push(id);
+  }
+  return out;
+}
+
+/**
+ * Decodes one message whose schema was prefetched: its record, or the DecodeError saying why not (never thrown for
+ * bad input). No wrapper object per message.
+ */
+export function decodeMessage(message: KafkaMessage, registry: SchemaRegistryClient): Record<string, unknown> | DecodeError {
   try {
     const id = frameSchemaId(message.value);
     const type = registry.cachedType(id);
@@ -67,9 +68,9 @@ export function decodeMessage(message: KafkaMessage, registry: SchemaRegistryCli
           : `Avro body has ${value.length - decoded.offset} trailing bytes for schema id ${id}`,
       );
     }
-    return { kind: 'record', message, record: decoded.value as Record<string, unknown> };
+    return decoded.value as Record<string, unknown>;
   } catch (error) {
-    if (error instanceof DecodeError) return { kind: 'error', message, error };
+    if (error instanceof DecodeError) return error;
     throw error;
   }
 }

@@ -4,11 +4,10 @@
  * a producer's new schema version usually follows a migration that added its columns (schemas/clickhouse/
  * migrations/0005_v2_fields.sql), whose fields would otherwise be dropped until a restart.
  *
- * Hot path: `schemaIds` compares each message's id with the previous message's, so a batch of one schema costs a
- * 4-byte read per message and one map lookup per batch.
+ * Hot path: `schemaIds` (decoder.ts) costs a 4-byte read per message; then one map lookup per distinct id per batch.
  */
 import type { KafkaMessage } from 'kafkajs';
-import { HEADER_SIZE, MAGIC_BYTE } from '../schemas/wire.ts';
+import { schemaIds } from './decoder.ts';
 import { RowWriter, type RowWriterOptions } from './rowWriter.ts';
 import type { TableColumn } from './sink.ts';
 
@@ -79,19 +78,4 @@ export class TableWriter {
     }
     return columns;
   }
-}
-
-/** The distinct schema ids of framed messages, in order of appearance (usually one). */
-export function schemaIds(messages: readonly KafkaMessage[]): number[] {
-  const out: number[] = [];
-  let last = -1;
-  for (const message of messages) {
-    const value = message.value;
-    if (value === null || value.length < HEADER_SIZE || value[0] !== MAGIC_BYTE) continue;
-    const id = value.readUInt32BE(1);
-    if (id === last) continue;
-    last = id;
-    if (!out.includes(id)) out.push(id);
-  }
-  return out;
 }

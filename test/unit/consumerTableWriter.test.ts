@@ -14,7 +14,8 @@ import { ChdbSink } from '../../consumer/chdbSink.ts';
 import { ClickHouseRows } from '../../consumer/clickhouseRows.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
 import type { TableColumn } from '../../consumer/sink.ts';
-import { TableWriter, schemaIds } from '../../consumer/tableWriter.ts';
+import { schemaIds } from '../../consumer/decoder.ts';
+import { TableWriter } from '../../consumer/tableWriter.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { frame } from '../../schemas/wire.ts';
 
