@@ -185,8 +185,8 @@ export async function migrate(sink: Sink, options: MigrateOptions): Promise<Migr
   }
   if (options.retention) checkRetention(options.retention);
   const retention: Retention = { ...DEFAULT_RETENTION, ...definedOnly(options.retention ?? {}) };
-  const recordsTable = await ensureMigrationsTable(sink, table);
-  const done = new Map((await appliedMigrations(sink, table)).map((m) => [m.version, m]));
+  const done = new Map((await appliedMigrations(sink, table)).map((m) => [m.version, m])); // creates the records table if need be
+  const recordsTable = migrationsTableFor(table);
   const applied: Migration[] = [];
   const skipped: Migration[] = [];
   for (const migration of migrations.slice(0, to)) {
