@@ -17,6 +17,8 @@ import { ApilogError } from '../runtime/errors.ts';
 import type { SlottedMessage } from './partitioner.ts';
 
 const RECORD_HEADER = 4 + 1 + 2;
+/** Bytes read at a time when the spool is opened and its records are walked. */
+const SCAN_WINDOW = 1 << 20;
 
 export interface SpoolBatch {
   readonly messages: SlottedMessage[];
@@ -74,12 +76,20 @@ export class Spool {
     this.replayEnd = this.size;
   }
 
+  /** Walks the record headers from the read position through 1 MiB windows (not one read per record). */
   private async lastWholeRecordEnd(): Promise<number> {
+    const window = Buffer.allocUnsafe(SCAN_WINDOW);
+    let start = 0; // file position of window[0]
+    let end = 0; // file position after the window's last byte read
     let pos = this.readOffset;
-    const header = Buffer.alloc(4);
     while (pos + 4 <= this.size) {
-      await this.handle!.read(header, 0, 4, pos);
-      const next = pos + 4 + header.readUInt32BE(0);
+      if (pos + 4 > end) {
+        const { bytesRead } = await this.handle!.read(window, 0, SCAN_WINDOW, pos);
+        start = pos;
+        end = pos + bytesRead;
+        if (bytesRead < 4) break;
+      }
+      const next = pos + 4 + window.readUInt32BE(pos - start);
       if (next > this.size) break;
       pos = next;
     }

@@ -66,3 +66,24 @@ test('refuses what does not fit under maxBytes', async () => {
   expect(spool.pendingBytes).toBeLessThanOrEqual(200);
   await spool.close();
 });
+
+test('a spool of several MiB, records small and larger than the scan window, reopens whole and cuts a torn record', async () => {
+  const d = dir();
+  const sizes = [100, 3 << 20, 7, ...Array.from({ length: 20_000 }, (_, i) => 50 + (i % 200)), (1 << 20) - 3, 1];
+  const all = sizes.map((n, i) => ({ key: `api.${i % 7}`, value: Buffer.alloc(n, i % 251), slot: i % 3 }));
+  const a = await Spool.open(d, 1 << 30);
+  expect(await a.append(all)).toBe(all.length);
+  await a.close();
+  appendFileSync(join(d, 'spool.data'), Buffer.from([0, 0, 0, 9, 0, 0])); // a torn record after them
+
+  const b = await Spool.open(d, 1 << 30);
+  const read: SlottedMessage[] = [];
+  while (b.hasData) {
+    const batch = await b.read(5000, 1 << 20);
+    read.push(...batch.messages);
+    await b.commit(batch.nextOffset);
+  }
+  expect(read.length).toBe(all.length);
+  expect(read.every((m, i) => m.key === all[i]!.key && m.slot === all[i]!.slot && m.value.equals(all[i]!.value))).toBe(true);
+  await b.close();
+});
