@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { createApiLogger } from '../producer/apiLogger.ts';
 import { COMPRESSIONS, type CompressionName } from '../producer/codecs.ts';
+import { SEND_LATENCY_BUCKETS } from '../producer/metrics.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { createKafka } from '../runtime/kafka.ts';
@@ -102,8 +103,9 @@ export function registerProduce(program: Command): void {
         // The bucket holding quantile q of batch send latencies (upper bound, ms).
         const total = m.sendLatency.count;
         let seen = 0;
-        const bounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, Infinity];
-        for (let i = 0; i < m.sendLatency.buckets.length; i++) if ((seen += m.sendLatency.buckets[i]!) >= q * total) return bounds[i]! * 1000;
+        for (let i = 0; i < m.sendLatency.buckets.length; i++) {
+          if ((seen += m.sendLatency.buckets[i]!) >= q * total) return (SEND_LATENCY_BUCKETS[i] ?? Infinity) * 1000;
+        }
         return Infinity;
       };
       process.stderr.write(
