@@ -16,7 +16,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { ConfigError, DecodeError, describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
-import { retrying, type BackoffPolicy } from './backoff.ts';
+import type { BackoffPolicy } from './backoff.ts';
 import { ClickHouseRows } from './clickhouseRows.ts';
 import { DeadLetterWriter } from './deadLetters.ts';
 import { decodeMessage, prefetchSchemas } from './decoder.ts';
@@ -255,16 +255,9 @@ export class ApiCallConsumer {
         logger.info({ partition: `${topic}:${partition}`, from, stored, generation }, 'partition recovered from ClickHouse');
       }
       const table = this.table!;
-      const retryHooks = {
-        onRetry: (error: unknown, attempt: number, delay: number) => this.observer.retried('schemas', error, attempt, delay),
-        between: async () => {
-          lease.check();
-          await lease.heartbeat();
-        },
-      };
-      await retrying(this.backoff, () => prefetchSchemas(batch.messages, registry), retryHooks);
+      await ingest.retry('schemas', lease, () => prefetchSchemas(batch.messages, registry));
       // A writer schema id not seen before: read the table's columns again (a migration may have added its fields).
-      await retrying(this.backoff, () => table.prepare(batch.messages), retryHooks);
+      await ingest.retry('schemas', lease, () => table.prepare(batch.messages));
       const writer = table.writer;
       if (ingest.pending.rows > 0 && ingest.pending.layout !== writer.layout) {
         if (ingest.flushing) await ingest.settle();

@@ -22,6 +22,11 @@ export interface RetryHooks {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Waits `ms` with the policy's `sleep` (setTimeout by default). */
+export function wait(policy: BackoffPolicy, ms: number): Promise<void> {
+  return (policy.sleep ?? defaultSleep)(ms);
+}
+
 /** True for errors worth retrying: our own flag, or kafkajs's (`retriable` on KafkaJSError). */
 export function isRetriable(error: unknown): boolean {
   if (error instanceof ApilogError) return error.retriable;
@@ -35,7 +40,6 @@ export function backoffDelay(policy: BackoffPolicy, attempt: number): number {
 
 /** Runs `task` until it succeeds or throws a non-retriable error. Never gives up on retriable ones by itself. */
 export async function retrying<T>(policy: BackoffPolicy, task: (attempt: number) => Promise<T>, hooks: RetryHooks = {}): Promise<T> {
-  const sleep = policy.sleep ?? defaultSleep;
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0 && hooks.between) await hooks.between();
     try {
@@ -44,7 +48,7 @@ export async function retrying<T>(policy: BackoffPolicy, task: (attempt: number)
       if (!isRetriable(error)) throw error;
       const delay = backoffDelay(policy, attempt + 1);
       hooks.onRetry?.(error, attempt + 1, delay);
-      await sleep(delay);
+      await wait(policy, delay);
     }
   }
 }

@@ -30,7 +30,7 @@
  * (the next owner recovers from ClickHouse).
  */
 import { ApilogError, DecodeError, describeError } from '../runtime/errors.ts';
-import { backoffDelay, isRetriable, retrying, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, isRetriable, retrying, wait, type BackoffPolicy } from './backoff.ts';
 import { RowsRejectedError } from './clickhouseErrors.ts';
 import type { DeadLetter } from './deadLetters.ts';
 import { PartitionBatch } from './partitionBatch.ts';
@@ -299,11 +299,15 @@ export class PartitionIngest {
 
   private async pause(attempt: number, lease: PartitionLease): Promise<void> {
     const { backoff } = this.deps;
-    await (backoff.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))))(backoffDelay(backoff, attempt));
+    await wait(backoff, backoffDelay(backoff, attempt));
     await lease.heartbeat();
   }
 
-  private retry<T>(operation: 'stored-offsets' | 'dead-letters' | 'commit', lease: PartitionLease, task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `task` until it succeeds or throws a non-retriable error, reporting each retry as `operation`; between
+   * attempts the lease is checked (PartitionLostError ends it) and the group heartbeated.
+   */
+  retry<T>(operation: Exclude<RetriedOperation, 'insert'>, lease: PartitionLease, task: () => Promise<T>): Promise<T> {
     return retrying(this.deps.backoff, task, {
       onRetry: (error, attempt, delay) => this.deps.observer?.retried(operation, error, attempt, delay),
       between: async () => {
