@@ -5,16 +5,13 @@
  * the same counts and sums, and latency quantiles (t-digest) close to the exact ones (5% over an hour or a route,
  * 20% for a minute of 50-70 calls).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
-import { ChdbSink } from '../../consumer/chdbSink.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import type { ApiCallEvent } from '../../schemas/apiCall.ts';
 import { dateTimeParam, forTable, loadAnalystQueries, type AnalystQuery } from '../../schemas/analystQueries.ts';
+import { embeddedClickHouse } from './embeddedClickHouse.ts';
 
 const START = Date.UTC(2026, 10, 2, 9, 0);
 const MINUTE = 60_000;
@@ -29,23 +26,16 @@ for (const e of events) {
   }
 }
 
-let dir: string;
-let sink: ChdbSink;
+const sink = embeddedClickHouse('apilog-queries-');
 const queries = new Map<string, AnalystQuery>(loadAnalystQueries().map((q) => [q.name, q]));
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'apilog-queries-'));
-  sink = new ChdbSink(dir);
   await ensureApiCallsTable(sink, 'calls');
   const writer = new RowWriter({ columns: await sink.describe('calls') });
   for (let i = 0; i < events.length; i += 5000) {
     events.slice(i, i + 5000).forEach((e, j) => writer.append(e as unknown as Record<string, unknown>, 'api-calls', 0, String(i + j)));
     await sink.insertJsonEachRow('calls', writer.take());
   }
-});
-afterAll(async () => {
-  await sink.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 type Row = Record<string, unknown>;

@@ -4,27 +4,14 @@
  * a changed migration file is refused; a retried insert (same deduplication token) is dropped by the raw table
  * and by every rollup alike.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
-import { ChdbSink } from '../../consumer/chdbSink.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { MIGRATIONS_TABLE, appliedMigrations, loadMigrations, migrate, tableRetentionDays } from '../../schemas/migrations.ts';
+import { embeddedClickHouse } from './embeddedClickHouse.ts';
 
-let dir: string;
-let sink: ChdbSink;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'apilog-migrations-'));
-  sink = new ChdbSink(dir);
-});
-afterAll(async () => {
-  await sink.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const sink = embeddedClickHouse('apilog-migrations-');
 
 const tablesOf = async (prefix: string) =>
   sink.query<{ name: string; engine: string }>(
