@@ -37,11 +37,6 @@ export class EventQueue<T> {
     return true;
   }
 
-  /** Whether an event of `size` bytes would be accepted now. */
-  hasRoomFor(size: number): boolean {
-    return this.count < this.maxEvents && (this.byteCount + size <= this.maxBytes || this.count === 0);
-  }
-
   /** Removes up to `maxEvents` events (and at most `maxBytes`, but always at least one) from the head, into `out`. */
   take(maxEvents: number, maxBytes: number, out: T[]): T[] {
     let bytes = 0;
