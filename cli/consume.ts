@@ -21,7 +21,7 @@ import { openSink } from '../consumer/openSink.ts';
 import { DEFAULT_TUNING, type ConsumerTuning } from '../consumer/options.ts';
 import type { CrashPoint } from '../consumer/partitionIngest.ts';
 import { ensureTopic } from '../producer/topic.ts';
-import type { Sink } from '../consumer/sink.ts';
+import { checkTableName, type Sink } from '../consumer/sink.ts';
 import { ConfigError, describeError } from '../runtime/errors.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
@@ -241,10 +241,9 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
 
 /** Fails with an actionable message when the table is missing (the schema is the migrations' job, not the consumer's). */
 async function requireTable(sink: Sink, table: string): Promise<void> {
-  const rows = await sink.query<{ n: number | string }>('SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = {table:String}', {
-    table,
-  });
-  if (Number(rows[0]?.n ?? 0) === 0) {
+  // EXISTS TABLE also resolves a db.table name (checkTableName allows one db. prefix).
+  const rows = await sink.query<{ result: number | string }>(`EXISTS TABLE ${checkTableName(table)}`);
+  if (Number(rows[0]?.result ?? 0) === 0) {
     throw new ConfigError(`table ${table} does not exist in ClickHouse at ${sink.address}: run \`apilog migrate\` first, or pass --create-table`);
   }
 }
