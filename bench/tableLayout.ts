@@ -30,16 +30,25 @@ const variants: { name: string; note: string; ddl: string }[] = [
 const startMs = Date.UTC(2026, 0, 1);
 const spanMs = 24 * 3600_000;
 const at = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+const params = {
+  from: at(startMs + spanMs - 900_000),
+  to: at(startMs + spanMs),
+  api: 'orders.get',
+  topic: 'api-calls',
+  partition: 1,
+  offset: Math.floor(events * 0.9),
+};
 const reads = {
   // Which APIs fail in the last 15 minutes of the day: a time range across every API.
   last_15_min: (t: string) =>
     `SELECT api, count() AS n, countIf(status >= 500 OR error_class IS NOT NULL) AS errors FROM ${t}
-     WHERE ts >= '${at(startMs + spanMs - 900_000)}' AND ts < '${at(startMs + spanMs)}' GROUP BY api ORDER BY errors DESC`,
+     WHERE ts >= {from:DateTime64(3, 'UTC')} AND ts < {to:DateTime64(3, 'UTC')} GROUP BY api ORDER BY errors DESC`,
   // One API's p99 minute by minute over the day: one API, all times.
   one_api_day: (t: string) =>
-    `SELECT toStartOfMinute(ts) AS m, quantileExact(0.99)(latency_us) FROM ${t} WHERE api = 'orders.get' GROUP BY m ORDER BY m`,
+    `SELECT toStartOfMinute(ts) AS m, quantileExact(0.99)(latency_us) FROM ${t} WHERE api = {api:String} GROUP BY m ORDER BY m`,
   // The consumer's exactly-once lookup: the last offset of one partition.
-  offset_lookup: (t: string) => `SELECT max(_offset) FROM ${t} WHERE _topic = 'api-calls' AND _partition = 1 AND _offset >= ${Math.floor(events * 0.9)}`,
+  offset_lookup: (t: string) =>
+    `SELECT max(_offset) FROM ${t} WHERE _topic = {topic:String} AND _partition = {partition:UInt32} AND _offset >= {offset:UInt64}`,
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'apilog-layout-'));
@@ -56,7 +65,7 @@ try {
     const loadS = (performance.now() - t0) / 1000;
     const perEvent = (await bytesOnDisk(sink, table)) / events;
     const times: string[] = [];
-    for (const read of Object.values(reads)) times.push((await bestOf(3, () => sink.query(read(table)))).toFixed(1).padStart(17));
+    for (const read of Object.values(reads)) times.push((await bestOf(3, () => sink.query(read(table), params))).toFixed(1).padStart(17));
     process.stdout.write(`${v.name.padEnd(14)} ${loadS.toFixed(1).padStart(7)} ${perEvent.toFixed(1).padStart(8)} ${times.join(' ')}  ${v.note}\n`);
     await sink.command(`DROP TABLE ${table}`);
   }
