@@ -126,6 +126,9 @@ export class RowWriter {
   readonly layout: RowLayout;
   private lines: string[] = [];
   private bytes = 0;
+  /** The last topic seen and its JSON text: `_topic` costs no JSON.stringify per row. */
+  private topic = '';
+  private topicText = '""';
 
   constructor(options: RowWriterOptions) {
     const plans: ColumnPlan[] = [];
@@ -163,26 +166,30 @@ export class RowWriter {
    * when a value cannot go into its column.
    */
   line(record: Readonly<Record<string, unknown>>, topic: string, partition: number, offset: string): string {
-    return this.compact ? this.compactLine(record, topic, partition, offset) : this.keyedLine(record, topic, partition, offset);
+    if (topic !== this.topic) {
+      this.topic = topic;
+      this.topicText = JSON.stringify(topic);
+    }
+    return this.compact ? this.compactLine(record, this.topicText, partition, offset) : this.keyedLine(record, this.topicText, partition, offset);
   }
 
   /** `[v1,v2,…]` in layout order; a field the record lacks is null (the column's default, see RowWriterOptions.format). */
-  private compactLine(record: Readonly<Record<string, unknown>>, topic: string, partition: number, offset: string): string {
+  private compactLine(record: Readonly<Record<string, unknown>>, topicText: string, partition: number, offset: string): string {
     let line = '[';
     const plans = this.plans;
     for (let i = 0; i < plans.length; i++) {
-      const text = valueText(plans[i]!, record, topic, partition, offset) ?? 'null';
+      const text = valueText(plans[i]!, record, topicText, partition, offset) ?? 'null';
       line += i === 0 ? text : `,${text}`;
     }
     return `${line}]\n`;
   }
 
   /** `{"name":value,…}`; a field the record lacks is left out (the column's default). */
-  private keyedLine(record: Readonly<Record<string, unknown>>, topic: string, partition: number, offset: string): string {
+  private keyedLine(record: Readonly<Record<string, unknown>>, topicText: string, partition: number, offset: string): string {
     let line = '{';
     let first = true;
     for (const plan of this.plans) {
-      const text = valueText(plan, record, topic, partition, offset);
+      const text = valueText(plan, record, topicText, partition, offset);
       if (text === undefined) continue;
       line += first ? plan.key : `,${plan.key}`;
       line += text;
@@ -209,8 +216,8 @@ export class RowWriter {
   }
 }
 
-/** A column's value as JSON text, or undefined when the record lacks the field. */
-function valueText(plan: ColumnPlan, record: Readonly<Record<string, unknown>>, topic: string, partition: number, offset: string): string | undefined {
+/** A column's value as JSON text, or undefined when the record lacks the field. `topicText`: the topic as JSON. */
+function valueText(plan: ColumnPlan, record: Readonly<Record<string, unknown>>, topicText: string, partition: number, offset: string): string | undefined {
   if (plan.source === 'field') {
     const value = record[plan.name];
     if (value === undefined) return undefined;
@@ -220,7 +227,7 @@ function valueText(plan: ColumnPlan, record: Readonly<Record<string, unknown>>, 
     }
     return plan.encode(value, plan.name);
   }
-  if (plan.source === '_topic') return JSON.stringify(topic);
+  if (plan.source === '_topic') return topicText;
   if (plan.source === '_partition') return String(partition);
   return offset;
 }
