@@ -25,7 +25,7 @@ import { ensureApiCallsTable, isLegacyServer } from '../consumer/apiCallsTable.t
 import { ChdbSink } from '../consumer/chdbSink.ts';
 import { ClickHouseServerSink } from '../consumer/clickhouseServerSink.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
-import { DEFAULT_TUNING, type ConsumerTuning } from '../consumer/options.ts';
+import { DEFAULT_TUNING, fetchSizes, type ConsumerTuning } from '../consumer/options.ts';
 import type { Sink } from '../consumer/sink.ts';
 import { ApiCallProducer } from '../producer/apiCallProducer.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
@@ -72,10 +72,7 @@ async function committedAll(kafka: Kafka, groupId: string, topic: string): Promi
   }
 }
 
-/** Fetch and count, nothing else. */
-/** The fetch sizes the consumer uses for a given maxBytesPerPartition (apiCallConsumer.ts), for every path. */
-const fetchSizes = (perPartition: number) => ({ maxBytesPerPartition: perPartition, maxBytes: Math.max(perPartition * 4, 16 * 1024 * 1024) });
-
+/** Fetch and count, nothing else (with the consumer's fetch sizes, like every path). */
 async function baseline(kafka: Kafka, topic: string, events: number, fetchBytes: number): Promise<() => Promise<void>> {
   const consumer = kafka.consumer({ groupId: `bench-baseline-${id()}`, ...fetchSizes(fetchBytes) });
   let count = 0;

@@ -21,7 +21,7 @@ import { ClickHouseRows } from './clickhouseRows.ts';
 import { DeadLetterWriter } from './deadLetters.ts';
 import { decodeMessage, prefetchSchemas } from './decoder.ts';
 import { ConsumerMetrics } from './metrics.ts';
-import { resolveTuning, type ConsumerTuning, type ResolvedTuning } from './options.ts';
+import { fetchSizes, resolveTuning, type ConsumerTuning, type ResolvedTuning } from './options.ts';
 import { PartitionIngest, PartitionLostError, type CrashPoint, type IngestObserver, type PartitionLease } from './partitionIngest.ts';
 import { isLegacyServer } from './apiCallsTable.ts';
 import type { Sink } from './sink.ts';
@@ -118,8 +118,7 @@ export class ApiCallConsumer {
       sessionTimeout: t.sessionTimeoutMs,
       rebalanceTimeout: t.rebalanceTimeoutMs,
       heartbeatInterval: t.heartbeatIntervalMs,
-      maxBytesPerPartition: t.maxBytesPerPartition,
-      maxBytes: Math.max(t.maxBytesPerPartition * 4, 16 * 1024 * 1024),
+      ...fetchSizes(t.maxBytesPerPartition),
       retry: { restartOnFailure: async (error) => !(error instanceof ConfigError) },
     });
     const { GROUP_JOIN, HEARTBEAT, CRASH } = this.consumer.events;

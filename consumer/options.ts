@@ -75,3 +75,8 @@ export function resolveTuning(tuning: ConsumerTuning = {}): ResolvedTuning {
   }
   return Object.freeze(t);
 }
+
+/** The kafkajs fetch sizes for a per-partition fetch size: what the consumer asks for (benchmarks' baselines use the same). */
+export function fetchSizes(maxBytesPerPartition: number): { maxBytesPerPartition: number; maxBytes: number } {
+  return { maxBytesPerPartition, maxBytes: Math.max(maxBytesPerPartition * 4, 16 * 1024 * 1024) };
+}
