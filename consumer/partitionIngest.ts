@@ -267,8 +267,11 @@ export class PartitionIngest {
       } catch (error) {
         if (!(error instanceof RowsRejectedError) && !isRetriable(error)) throw error;
         if (!(error instanceof RowsRejectedError)) {
-          this.deps.observer?.retried('insert', error, attempt + 1, 0);
-          await this.pause(attempt + 1, lease);
+          const { backoff } = this.deps;
+          const delay = backoffDelay(backoff, attempt + 1);
+          this.deps.observer?.retried('insert', error, attempt + 1, delay);
+          await wait(backoff, delay);
+          await lease.heartbeat();
         }
         // The failed insert may have landed in part (one part per ClickHouse partition) or whole: ask what is stored.
         exclude = new Set(await this.retry('stored-offsets', lease, () =>
@@ -295,12 +298,6 @@ export class PartitionIngest {
         }
       }
     }
-  }
-
-  private async pause(attempt: number, lease: PartitionLease): Promise<void> {
-    const { backoff } = this.deps;
-    await wait(backoff, backoffDelay(backoff, attempt));
-    await lease.heartbeat();
   }
 
   /**
