@@ -146,11 +146,6 @@ export class RowWriter {
     this.layout = Object.freeze({ format: compact ? 'JSONCompactEachRow' : 'JSONEachRow', columns: Object.freeze(plans.map((p) => p.name)) });
   }
 
-  /** Column names this writer fills (from fields or Kafka coordinates). */
-  get columnNames(): string[] {
-    return this.plans.map((p) => p.name);
-  }
-
   /**
    * Appends one row. Throws DecodeError('does-not-fit-table') when a value cannot go into its column;
    * nothing is appended then. Fields absent from the record (an older writer schema) are left to the column default.
