@@ -26,7 +26,7 @@ import { ConfigError, describeError } from '../runtime/errors.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
-import { positiveInt } from './arguments.ts';
+import { nonNegativeInt, positiveInt } from './arguments.ts';
 import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { preflight } from './preflight.ts';
 
@@ -71,11 +71,6 @@ export function kafkaSecurity(flags: SecurityFlags, env: NodeJS.ProcessEnv = pro
   return out;
 }
 
-const nonNegativeInt = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer >= 0');
-  return n;
-};
 
 interface ConsumeFlags extends EndpointFlags, SecurityFlags {
   group: string;

@@ -12,16 +12,11 @@ import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
-import { positiveInt } from './arguments.ts';
+import { nonNegativeInt, positiveInt } from './arguments.ts';
 import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { preflight } from './preflight.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
 
-const nonNegativeInt = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer >= 0');
-  return n;
-};
 
 const compression = (value: string): CompressionName => {
   if (!(COMPRESSIONS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${COMPRESSIONS.join(', ')}`);
