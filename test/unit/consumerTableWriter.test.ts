@@ -4,13 +4,9 @@
  * concurrent batches sharing one read), so version-2 fields land in the columns a migration added while the consumer
  * ran. Rows go in as JSONCompactEachRow, where a field the writer schema lacks takes the column's default.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { KafkaMessage } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
-import { ChdbSink } from '../../consumer/chdbSink.ts';
 import { ClickHouseRows } from '../../consumer/clickhouseRows.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
 import type { TableColumn } from '../../consumer/sink.ts';
@@ -18,18 +14,9 @@ import { schemaIds } from '../../consumer/decoder.ts';
 import { TableWriter } from '../../consumer/tableWriter.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { frame } from '../../schemas/wire.ts';
+import { embeddedClickHouse } from './embeddedClickHouse.ts';
 
-let dir: string;
-let sink: ChdbSink;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'apilog-table-writer-'));
-  sink = new ChdbSink(dir);
-});
-afterAll(async () => {
-  await sink.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const sink = embeddedClickHouse('apilog-table-writer-');
 
 /** A framed message of schema `id` (the body does not matter here). */
 const message = (id: number, offset = 0): KafkaMessage =>
