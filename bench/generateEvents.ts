@@ -7,6 +7,7 @@
  * Kafka coordinates: partition = API index mod 6 (the topic is keyed by API), offset = row number.
  */
 import type { Sink } from '../consumer/sink.ts';
+import { quoteString } from '../consumer/clickhouseServerSink.ts';
 import { checkTableName } from '../consumer/sink.ts';
 import { apiCatalogue } from '../producer/syntheticEvents.ts';
 
@@ -70,7 +71,7 @@ export async function loadGeneratedEvents(sink: Sink, table: string, options: Ge
   const catalogue = apiCatalogue(options.apis ?? 20);
   let sum = 0;
   const cumulative = catalogue.map((_, k) => (sum += 1 / (k + 1)));
-  const arrayParam = (values: readonly string[]) => `[${values.map((v) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`).join(',')}]`;
+  const arrayParam = (values: readonly string[]) => `[${values.map(quoteString).join(',')}]`;
   const fixed = {
     start_ms: options.startMs,
     span_ms: options.spanMs,

@@ -161,6 +161,11 @@ export function bindLiterals(sql: string, params: QueryParams): string {
       if (!Number.isFinite(value)) throw new Error(`query parameter ${name} is not a finite number`);
       return String(value);
     }
-    return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+    return quoteString(value);
   });
+}
+
+/** A ClickHouse string literal: single quotes, with backslash and quote escaped. */
+export function quoteString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
