@@ -36,27 +36,37 @@ export async function countRows(sink: Sink, table: string): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Runs a consumer group until `expected` rows are in the table (or the deadline passes); returns the count. */
+/** Creates the dead-letter topic and the table, then runs a fresh consumer group until `expected` rows are in it. */
 export async function consumeInto(sink: Sink, table: string, topic: string, expected: number, timeoutMs = 90_000): Promise<number> {
-  const kafka = kafkaClient();
-  const deadLetterTopic = deadLetterTopicFor(topic);
-  await ensureTopic(kafka, { topic: deadLetterTopic, partitions: 1 });
+  await ensureTopic(kafkaClient(), { topic: deadLetterTopicFor(topic), partitions: 1 });
   await ensureApiCallsTable(sink, table);
+  return runConsumerUntil(sink, table, topic, expected, { groupId: uniqueName('group'), timeoutMs });
+}
+
+/**
+ * Runs the consumer group `groupId` on an existing table until `expected` rows are in it (or the deadline passes),
+ * then stops it; returns the row count.
+ */
+export async function runConsumerUntil(
+  sink: Sink,
+  table: string,
+  topic: string,
+  expected: number,
+  options: { groupId: string; timeoutMs?: number },
+): Promise<number> {
   const consumer = new ApiCallConsumer({
-    kafka, registry: registryClient(), sink, logger, topic, table, deadLetterTopic, groupId: uniqueName('group'),
+    kafka: kafkaClient(), registry: registryClient(), sink, logger, topic, table, deadLetterTopic: deadLetterTopicFor(topic), groupId: options.groupId,
   });
   await consumer.start();
-  const deadline = Date.now() + timeoutMs;
-  let rows = 0;
+  const deadline = Date.now() + (options.timeoutMs ?? 90_000);
   try {
-    while ((rows = await countRows(sink, table)) < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while ((await countRows(sink, table)) < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     // Give a wrong extra batch the chance to show up before the count is final.
     await new Promise((r) => setTimeout(r, 500));
-    rows = await countRows(sink, table);
+    return await countRows(sink, table);
   } finally {
     await consumer.stop();
   }
-  return rows;
 }
 
 type Stored = Omit<ApiCallEvent, 'ts' | 'latency_us' | 'request_bytes' | 'response_bytes' | 'attributes'> & {

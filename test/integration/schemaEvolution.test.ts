@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Partitioners } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ApiCallConsumer } from '../../consumer/apiCallConsumer.ts';
 import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
 import { ChdbSink } from '../../consumer/chdbSink.ts';
 import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
@@ -23,7 +22,7 @@ import {
 } from '../../schemas/apiCall.ts';
 import { checkWithRegistry } from '../../schemas/compatibility.ts';
 import { FramedEncoder } from '../../schemas/wire.ts';
-import { byEventId, countRows, kafkaClient, logger, readBack, registryClient, uniqueName } from './pipeline.ts';
+import { byEventId, kafkaClient, readBack, registryClient, runConsumerUntil, uniqueName } from './pipeline.ts';
 
 const V2_DEFAULTS = { protocol: 'http', region: '', retry_attempt: 0, upstream_latency_us: null, user_agent: null };
 
@@ -39,21 +38,6 @@ function toV2(e: ApiCallEvent, i: number): ApiCallEventV2 {
 }
 
 /** Runs the group until `expected` rows are in the table; the group's offsets carry over between calls. */
-async function consume(sink: ChdbSink, table: string, topic: string, groupId: string, expected: number): Promise<number> {
-  const consumer = new ApiCallConsumer({
-    kafka: kafkaClient(), registry: registryClient(), sink, logger, topic, table, groupId, deadLetterTopic: deadLetterTopicFor(topic),
-  });
-  await consumer.start();
-  const deadline = Date.now() + 90_000;
-  try {
-    while ((await countRows(sink, table)) < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    await new Promise((r) => setTimeout(r, 500));
-    return await countRows(sink, table);
-  } finally {
-    await consumer.stop();
-  }
-}
-
 describe('schema evolution: v1 and v2 events on one topic (integration)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'apilog-evolution-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,7 +63,7 @@ describe('schema evolution: v1 and v2 events on one topic (integration)', () => 
       const v1Id = await registry.register(valueSubject(topic), API_CALL_SCHEMA_V1);
       const v1 = new FramedEncoder<ApiCallEvent>(apiCallTypeV1, v1Id);
       await producer.send({ topic, acks: -1, messages: phase1.map((e) => ({ key: e.api, value: v1.encode(e) })) });
-      expect(await consume(sink, table, topic, groupId, 600)).toBe(600);
+      expect(await runConsumerUntil(sink, table, topic, 600, { groupId })).toBe(600);
 
       // 2. Migrate, register v2 (the registry checks it against v1 under BACKWARD), interleave both versions.
       expect((await ensureApiCallsTable(sink, table)).applied.map((m) => m.version)).toEqual([5]);
@@ -92,7 +76,7 @@ describe('schema evolution: v1 and v2 events on one topic (integration)', () => 
         topic, acks: -1,
         messages: written.map((e, i) => ({ key: e.api, value: i % 2 === 0 ? v2.encode(e as ApiCallEventV2) : v1.encode(e) })),
       });
-      expect(await consume(sink, table, topic, groupId, 1800)).toBe(1800);
+      expect(await runConsumerUntil(sink, table, topic, 1800, { groupId })).toBe(1800);
 
       // Every event once, v1 columns intact whichever version wrote them.
       const stored = await readBack(sink, table);
