@@ -79,6 +79,17 @@ function requireCommand(command: string, why: string): void {
 }
 
 /**
+ * A Kafka cluster id: 16 random bytes in URL-safe base64 without padding. Like Kafka's own Uuid.randomUuid, never one
+ * that starts with '-', which the storage tool's argument parser would take for an option.
+ */
+export function randomClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+/**
  * Fills `target` through `fill(partial)` unless `ready` (a file inside it) exists. The download lands in
  * `<target>.partial` and is renamed into place, so an interrupted download is never mistaken for a finished one.
  */
@@ -181,8 +192,7 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
         ].join('\n'),
       );
       if (!existsSync(join(data, 'meta.properties'))) {
-        // A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
-        const clusterId = randomBytes(16).toString('base64url');
+        const clusterId = randomClusterId();
         run(
           'java',
           ['-cp', `${kafkaLib}/*`, 'kafka.tools.StorageTool', 'format', '--standalone', '--cluster-id', clusterId, '--config', config],

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isOurs, livePid, startDetached, stopByPidFile } from '../../stack/processes.ts';
+import { randomClusterId } from '../../stack/services.ts';
 
 describe('stack processes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'apilog-proc-'));
@@ -28,5 +29,14 @@ describe('stack processes', () => {
     expect(await stopByPidFile(pidFile, 'kafka.Kafka-not-this-process')).toBeUndefined();
     writeFileSync(pidFile, 'garbage\n');
     expect(livePid(pidFile, 'x')).toBeUndefined();
+  });
+});
+
+describe('Kafka cluster ids', () => {
+  it('are 22 URL-safe base64 characters and never start with "-" (the storage tool would read an option)', () => {
+    for (let i = 0; i < 5000; i++) {
+      const id = randomClusterId();
+      expect(id).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+    }
   });
 });
