@@ -8,7 +8,7 @@
  * not a dependency of the SDK: this module only uses its request/response shapes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { buildEvent, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
+import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
 
 interface ExpressRequest extends IncomingMessage {
   originalUrl?: string;
@@ -27,9 +27,8 @@ export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest,
     if (o.skip?.(method, url.split('?', 1)[0]!)) return next();
     const startedAt = Date.now();
     const t0 = process.hrtime.bigint();
+    const requestBytes = countRequestBytes(req);
     const responseBytes = countResponseBytes(res);
-    let streamed = 0;
-    req.on('data', (chunk: Buffer) => (streamed += chunk.length));
     // Express sets req.route when a route matches, and restores req.baseUrl when an error leaves the router:
     // the mount path is taken at the moment of the match.
     let matched: { path?: unknown } | undefined;
@@ -54,7 +53,7 @@ export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest,
           method, url, route, startedAt,
           status: res.writableFinished ? res.statusCode : 499,
           latencyUs: Number((process.hrtime.bigint() - t0) / 1000n),
-          requestBytes: requestBytesOf(req.headers, streamed),
+          requestBytes: requestBytesOf(req.headers, requestBytes()),
           responseBytes: responseBytes(),
           clientIp: req.ip ?? req.socket.remoteAddress,
           headers: req.headers,

@@ -5,6 +5,7 @@
  * redaction list replaces the values of Authorization, Cookie and token-like parameters with "[REDACTED]".
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { hostname } from 'node:os';
 import type { LogEvent } from '../apiLogger.ts';
 
@@ -129,10 +130,27 @@ export function buildEvent(o: ResolvedMiddlewareOptions, r: FinishedRequest): Lo
   };
 }
 
-/** Request body bytes: Content-Length when given, else what was read from the stream. */
+/** Request body bytes: Content-Length when given, else what was received on the stream (countRequestBytes). */
 export function requestBytesOf(headers: IncomingHttpHeaders, streamed: number): number {
   const n = Number(headers['content-length']);
   return Number.isSafeInteger(n) && n >= 0 ? n : streamed;
+}
+
+/**
+ * Counts the body bytes a request receives without reading them: wraps push() of this one request object, which
+ * Node's HTTP parser calls with each body chunk whoever reads it, and whenever. A 'data' listener instead would
+ * switch the stream to flowing mode, and a body parser behind an async middleware would find the body gone.
+ * Bytes already buffered when this is called are included; bytes already read by someone are not.
+ */
+export function countRequestBytes(req: Readable): () => number {
+  let bytes = req.readableLength;
+  const push = req.push;
+  req.push = function (this: Readable, chunk: unknown, encoding?: BufferEncoding) {
+    if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
+    else if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, encoding);
+    return push.call(this, chunk, encoding);
+  };
+  return () => bytes;
 }
 
 /**

@@ -3,7 +3,8 @@
  * log() receives (the middleware's own interface), and every event is checked against the SDK's validator.
  */
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { request, type Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -28,6 +29,35 @@ async function until(check: () => boolean): Promise<void> {
   const deadline = Date.now() + 5000;
   while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
+
+/**
+ * POSTs a JSON body in pieces, a few milliseconds apart: with Content-Length, or chunked (no length: the bytes
+ * can only be counted as they arrive). Resolves with the reply's status and text; rejects after 3 s.
+ */
+function postInPieces(url: string, pieces: readonly string[], framing: 'content-length' | 'chunked'): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (framing === 'content-length') headers['content-length'] = String(Buffer.byteLength(pieces.join('')));
+    const req = request(url, { method: 'POST', headers, timeout: 3000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no reply within 3 s from ${url}`)));
+    req.on('error', reject);
+    void (async () => {
+      for (const piece of pieces) {
+        req.write(piece);
+        await sleep(5);
+      }
+      req.end();
+    })();
+  });
+}
+
+const PIECES = ['{"items":[', '"a","b","c",'.repeat(40), '"\u00e9t\u00e9 ✓"]}'];
+const BODY = PIECES.join('');
 
 /** The same requests against both frameworks. */
 function scenarios(base: () => string, events: () => LogEvent[]) {
@@ -94,6 +124,47 @@ describe('Express middleware (real HTTP)', () => {
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
   scenarios(() => base, () => events);
+});
+
+describe('Express middleware, then an async middleware, then the body parser (real HTTP)', () => {
+  const { events, logger } = recorder();
+  const late = recorder();
+  let server: Server;
+  let base = '';
+  beforeAll(async () => {
+    const app = express();
+    app.use(apilogExpress({ logger, ...options }));
+    // Body chunks arrive while this awaits: counting them must not read them away from express.json().
+    app.use(async (_req, _res, next) => {
+      await sleep(20);
+      next();
+    });
+    app.post('/echo', express.json(), (req, res) => void res.json(req.body ?? null));
+    // Mounted after the wait: by then the body is already buffered in the request (received, not yet read).
+    app.post('/late', apilogExpress({ logger: late.logger, ...options }), express.json(), (req, res) => void res.json(req.body ?? null));
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  for (const framing of ['content-length', 'chunked'] as const) {
+    test(`${framing}: the parser gets the whole body and request_bytes counts it`, async () => {
+      const before = events.length;
+      const reply = await postInPieces(`${base}/echo`, PIECES, framing);
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.text)).toEqual(JSON.parse(BODY));
+      await until(() => events.length > before);
+      expect(events.at(-1)!.request_bytes).toBe(Buffer.byteLength(BODY));
+    });
+  }
+
+  test('chunked, installed after the wait: the bytes already buffered are counted', async () => {
+    const reply = await postInPieces(`${base}/late`, [BODY], 'chunked');
+    expect(JSON.parse(reply.text)).toEqual(JSON.parse(BODY));
+    await until(() => late.events.length > 0);
+    expect(late.events[0]!.request_bytes).toBe(Buffer.byteLength(BODY));
+  });
 });
 
 describe('Fastify plugin (real HTTP)', () => {
