@@ -7,7 +7,7 @@
  * dependency of the SDK: this module only uses the shapes of its instance, request and reply.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { buildEvent, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
+import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
 
 interface FastifyRequestShape {
   method: string;
@@ -31,6 +31,7 @@ interface FastifyShape {
 interface Timing {
   startedAt: number;
   t0: bigint;
+  requestBytes: () => number;
   responseBytes: () => number;
   error?: Error;
 }
@@ -41,7 +42,12 @@ async function plugin(app: FastifyShape, options: MiddlewareOptions): Promise<vo
   const o = resolveMiddlewareOptions(options);
   app.addHook('onRequest', async (req, reply) => {
     if (o.skip?.(req.method, req.url.split('?', 1)[0]!)) return;
-    timings.set(req.raw, { startedAt: Date.now(), t0: process.hrtime.bigint(), responseBytes: countResponseBytes(reply.raw) });
+    timings.set(req.raw, {
+      startedAt: Date.now(),
+      t0: process.hrtime.bigint(),
+      requestBytes: countRequestBytes(req.raw),
+      responseBytes: countResponseBytes(reply.raw),
+    });
   });
   app.addHook('onError', async (req, _reply, error) => {
     const t = timings.get(req.raw);
@@ -59,7 +65,7 @@ async function plugin(app: FastifyShape, options: MiddlewareOptions): Promise<vo
         status: reply.statusCode,
         startedAt: t.startedAt,
         latencyUs: Number((process.hrtime.bigint() - t.t0) / 1000n),
-        requestBytes: requestBytesOf(req.headers, 0),
+        requestBytes: requestBytesOf(req.headers, t.requestBytes()),
         responseBytes: t.responseBytes(),
         clientIp: req.ip,
         headers: req.headers,

@@ -174,6 +174,7 @@ describe('Fastify plugin (real HTTP)', () => {
   beforeAll(async () => {
     await app.register(apilogFastify, { logger, ...options });
     app.post('/v1/users/:id', async (_req, reply) => reply.code(201).send({ ok: true, id: 42 }));
+    app.post('/echo', async (req) => req.body);
     app.get('/v1/boom', async () => {
       throw new Error('boom');
     });
@@ -181,6 +182,17 @@ describe('Fastify plugin (real HTTP)', () => {
   });
   afterAll(() => app.close());
   scenarios(() => base, () => events);
+
+  for (const framing of ['content-length', 'chunked'] as const) {
+    test(`${framing}: Fastify parses the whole body and request_bytes counts it`, async () => {
+      const before = events.length;
+      const reply = await postInPieces(`${base}/echo`, PIECES, framing);
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.text)).toEqual(JSON.parse(BODY));
+      await until(() => events.length > before);
+      expect(events.at(-1)!.request_bytes).toBe(Buffer.byteLength(BODY));
+    });
+  }
 
   test('the error thrown by the handler is recorded', async () => {
     const e = events.find((x) => x.status === 500)!;
