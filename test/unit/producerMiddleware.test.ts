@@ -59,6 +59,20 @@ function postInPieces(url: string, pieces: readonly string[], framing: 'content-
 const PIECES = ['{"items":[', '"a","b","c",'.repeat(40), '"\u00e9t\u00e9 ✓"]}'];
 const BODY = PIECES.join('');
 
+/** A JSON body with Content-Length and chunked, to a route that echoes the parsed body. */
+function bodyScenarios(url: () => string, events: () => LogEvent[]) {
+  for (const framing of ['content-length', 'chunked'] as const) {
+    test(`${framing}: the body parser gets the whole body and request_bytes counts it`, async () => {
+      const before = events().length;
+      const reply = await postInPieces(url(), PIECES, framing);
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.text)).toEqual(JSON.parse(BODY));
+      await until(() => events().length > before);
+      expect(events().at(-1)!.request_bytes).toBe(Buffer.byteLength(BODY));
+    });
+  }
+}
+
 /** The same requests against both frameworks. */
 function scenarios(base: () => string, events: () => LogEvent[]) {
   test('a matched route: template, status, sizes, latency, client, trace; secrets redacted', async () => {
@@ -148,16 +162,7 @@ describe('Express middleware, then an async middleware, then the body parser (re
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-  for (const framing of ['content-length', 'chunked'] as const) {
-    test(`${framing}: the parser gets the whole body and request_bytes counts it`, async () => {
-      const before = events.length;
-      const reply = await postInPieces(`${base}/echo`, PIECES, framing);
-      expect(reply.status).toBe(200);
-      expect(JSON.parse(reply.text)).toEqual(JSON.parse(BODY));
-      await until(() => events.length > before);
-      expect(events.at(-1)!.request_bytes).toBe(Buffer.byteLength(BODY));
-    });
-  }
+  bodyScenarios(() => `${base}/echo`, () => events);
 
   test('chunked, installed after the wait: the bytes already buffered are counted', async () => {
     const reply = await postInPieces(`${base}/late`, [BODY], 'chunked');
@@ -183,16 +188,7 @@ describe('Fastify plugin (real HTTP)', () => {
   afterAll(() => app.close());
   scenarios(() => base, () => events);
 
-  for (const framing of ['content-length', 'chunked'] as const) {
-    test(`${framing}: Fastify parses the whole body and request_bytes counts it`, async () => {
-      const before = events.length;
-      const reply = await postInPieces(`${base}/echo`, PIECES, framing);
-      expect(reply.status).toBe(200);
-      expect(JSON.parse(reply.text)).toEqual(JSON.parse(BODY));
-      await until(() => events.length > before);
-      expect(events.at(-1)!.request_bytes).toBe(Buffer.byteLength(BODY));
-    });
-  }
+  bodyScenarios(() => `${base}/echo`, () => events);
 
   test('the error thrown by the handler is recorded', async () => {
     const e = events.find((x) => x.status === 500)!;
