@@ -23,7 +23,7 @@ import type { CrashPoint } from '../consumer/partitionIngest.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { checkTableName, type Sink } from '../consumer/sink.ts';
 import { ConfigError, describeError } from '../runtime/errors.ts';
-import { createKafka } from '../runtime/kafka.ts';
+import { createKafka, type KafkaTarget } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { nonNegativeInt, positiveInt } from './arguments.ts';
@@ -158,15 +158,17 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
     shutdownDeadlineMs: flags.shutdownDeadlineMs,
   };
   const logger = createLogger('apilog-consume', process.env['APILOG_LOG_LEVEL'] ?? 'info');
-  const security = kafkaSecurity(flags);
+  // One Kafka target, TLS and SASL included, for the preflight and for the consumer's own client.
+  const kafkaTarget: KafkaTarget = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
   const sink = openSink(endpoints.clickhouse, flags.clickhouseCa !== undefined ? { caCert: readFileSync(flags.clickhouseCa) } : {});
   const registry = new SchemaRegistryClient({ url: endpoints.registry });
   // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
-  // supervisor would do the same, slower); until then nothing is fetched and nothing committed.
-  await retrying({ initialMs: 500, maxMs: 10_000 }, () => preflight({ brokers: endpoints.brokers, registry, sink }), {
+  // supervisor would do the same, slower); until then nothing is fetched and nothing committed. A broker that
+  // refuses the TLS/SASL settings is a ConfigError: not waited on.
+  await retrying({ initialMs: 500, maxMs: 10_000 }, () => preflight({ ...kafkaTarget, registry, sink }), {
     onRetry: (error, attempt, delayMs) => logger.warn({ attempt, delayMs, error: describeError(error) }, 'waiting for the services'),
   });
-  const kafka = createKafka({ brokers: endpoints.brokers, clientId: 'apilog-consume', logger, ...security });
+  const kafka = createKafka({ ...kafkaTarget, clientId: 'apilog-consume', logger });
   const deadLetterTopic = flags.deadLetterTopic ?? deadLetterTopicFor(endpoints.topic);
   if (flags.createTable) {
     await ensureApiCallsTable(sink, flags.table);

@@ -2,8 +2,8 @@
  * Before a command does anything, it checks that Kafka, the registry and ClickHouse answer, all at once,
  * each within a deadline: a bad endpoint becomes one line naming the component and the address.
  */
-import { UnreachableError, describeError, type Component } from '../runtime/errors.ts';
-import { reachKafka } from '../runtime/kafka.ts';
+import { ConfigError, UnreachableError, describeError, type Component } from '../runtime/errors.ts';
+import { reachKafka, type KafkaTarget } from '../runtime/kafka.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
 import type { Sink } from '../consumer/sink.ts';
 
@@ -17,7 +17,8 @@ async function within(component: Component, address: string, ms: number, check: 
       }),
     ]);
   } catch (error) {
-    if (error instanceof UnreachableError) throw error;
+    // Unreachable keeps its wording; settings that cannot work (credentials refused) must not be waited on.
+    if (error instanceof UnreachableError || error instanceof ConfigError) throw error;
     throw new UnreachableError(component, address, describeError(error), error);
   } finally {
     clearTimeout(timer);
@@ -26,16 +27,22 @@ async function within(component: Component, address: string, ms: number, check: 
 
 export interface PreflightTargets {
   readonly brokers?: readonly string[];
+  /** Kafka TLS and SASL: the very settings the command's own Kafka client gets (kafkaSecurity in consume.ts). */
+  readonly ssl?: KafkaTarget['ssl'];
+  readonly sasl?: KafkaTarget['sasl'];
   readonly registry?: SchemaRegistryClient;
   readonly sink?: Sink;
 }
 
-/** Resolves when every given component answers; otherwise rejects with the first UnreachableError (Kafka, registry, ClickHouse). */
+/**
+ * Resolves when every given component answers; otherwise rejects with the first UnreachableError (Kafka, registry,
+ * ClickHouse), or with the ConfigError of a broker that refused the TLS/SASL settings.
+ */
 export async function preflight(targets: PreflightTargets, timeoutMs = 10_000): Promise<void> {
   const checks: Promise<void>[] = [];
   if (targets.brokers) {
-    const brokers = targets.brokers;
-    checks.push(within('Kafka', brokers.join(','), timeoutMs, () => reachKafka({ brokers }, timeoutMs)));
+    const kafka: KafkaTarget = { brokers: targets.brokers, ssl: targets.ssl, sasl: targets.sasl };
+    checks.push(within('Kafka', kafka.brokers.join(','), timeoutMs, () => reachKafka(kafka, timeoutMs)));
   }
   if (targets.registry) {
     const registry = targets.registry;

@@ -2,12 +2,16 @@
  * The kafkajs client both sides use, and the reachability check that turns "Kafka is not there" into one
  * clear line within seconds instead of kafkajs's long retry loop.
  */
-import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+
+// kafkajs is CommonJS and spreads its error classes into its exports: Node finds them through the default export only.
+const { KafkaJSProtocolError, KafkaJSSASLAuthenticationError } = kafkajs;
 
 // Our producers pick the partitioner explicitly (Java-compatible murmur2); kafkajs's v2 migration notice is noise.
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 import { kafkaLevelFor, kafkaLogCreator, type Logger } from './log.ts';
 import { registerLz4Codec } from '../producer/codecs.ts';
+import { ConfigError, describeError } from './errors.ts';
 
 export interface KafkaOptions {
   /** Bootstrap brokers, host:port. */
@@ -21,9 +25,11 @@ export interface KafkaOptions {
   readonly connectionTimeoutMs?: number;
 }
 
-export function createKafka(options: KafkaOptions): Kafka {
-  // The SDK writes LZ4 by default; kafkajs keeps codecs per process, so every client (consumers included) gets it.
-  registerLz4Codec();
+/**
+ * The kafkajs settings of every client we create, TLS and SASL included: the consumer, the producers and the
+ * preflight check all take their config from here.
+ */
+export function kafkaConfig(options: KafkaOptions): KafkaConfig {
   const config: KafkaConfig = {
     clientId: options.clientId,
     brokers: [...options.brokers],
@@ -35,31 +41,52 @@ export function createKafka(options: KafkaOptions): Kafka {
   if (options.logger) config.logCreator = kafkaLogCreator(options.logger);
   if (options.ssl !== undefined) config.ssl = options.ssl;
   if (options.sasl !== undefined) config.sasl = options.sasl;
-  return new Kafka(config);
+  return config;
+}
+
+export function createKafka(options: KafkaOptions): Kafka {
+  // The SDK writes LZ4 by default; kafkajs keeps codecs per process, so every client (consumers included) gets it.
+  registerLz4Codec();
+  return new Kafka(kafkaConfig(options));
+}
+
+/** What a client needs to reach the cluster: where it is, and the TLS and SASL it demands. */
+export type KafkaTarget = Pick<KafkaOptions, 'brokers' | 'ssl' | 'sasl'>;
+
+/** The preflight's settings: the same client config (same TLS and SASL), short timeouts and one retry. */
+export function preflightKafkaConfig(target: KafkaTarget, timeoutMs: number): KafkaConfig {
+  return {
+    ...kafkaConfig({ ...target, clientId: 'apilog-preflight', connectionTimeoutMs: Math.min(3000, timeoutMs) }),
+    requestTimeout: timeoutMs,
+    retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1000 },
+  };
+}
+
+/** Broker answers that refuse this client's TLS/SASL settings or credentials: the same settings will never pass. */
+const SECURITY_REFUSALS: ReadonlySet<string> = new Set(['ILLEGAL_SASL_STATE', 'UNSUPPORTED_SASL_MECHANISM', 'SASL_AUTHENTICATION_FAILED']);
+
+/** True when the error, or one it wraps (kafkajs's KafkaJSNonRetriableError), is such a refusal. */
+function refusesSecurity(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof KafkaJSSASLAuthenticationError) return true;
+    if (e instanceof KafkaJSProtocolError && SECURITY_REFUSALS.has(e.type)) return true;
+  }
+  return false;
 }
 
 /**
- * Resolves when a broker answers a metadata request; rejects with kafkajs's error otherwise. `timeoutMs` bounds each
+ * Resolves when a broker answers a metadata request; rejects with kafkajs's error otherwise, or with a ConfigError
+ * (not retriable) when the broker refuses the client's TLS/SASL settings or credentials. `timeoutMs` bounds each
  * request; the overall deadline and the UnreachableError wording are the caller's (cli/preflight.ts).
  */
-export async function reachKafka(
-  options: Pick<KafkaOptions, 'brokers' | 'ssl' | 'sasl'>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const config: KafkaConfig = {
-    clientId: 'apilog-preflight',
-    brokers: [...options.brokers],
-    connectionTimeout: Math.min(3000, timeoutMs),
-    requestTimeout: timeoutMs,
-    retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1000 },
-    logLevel: logLevel.NOTHING,
-  };
-  if (options.ssl !== undefined) config.ssl = options.ssl;
-  if (options.sasl !== undefined) config.sasl = options.sasl;
-  const admin = new Kafka(config).admin();
+export async function reachKafka(target: KafkaTarget, timeoutMs = 10_000): Promise<void> {
+  const admin = new Kafka(preflightKafkaConfig(target, timeoutMs)).admin();
   try {
     await admin.connect();
     await admin.describeCluster();
+  } catch (error) {
+    if (!refusesSecurity(error)) throw error;
+    throw new ConfigError(`Kafka at ${target.brokers.join(',')} refused this client's TLS/SASL settings: ${describeError(error)}`, { cause: error });
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -17,12 +17,12 @@ interface Run {
   ms: number;
 }
 
-function apilog(args: string[], timeoutMs = 60_000): Promise<Run> {
+function apilog(args: string[], timeoutMs = 60_000, env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'apilog.js'), ...args], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, KAFKA_BROKERS: '', SCHEMA_REGISTRY_URL: '', CLICKHOUSE_URL: '', APILOG_TOPIC: '' },
+      env: { ...process.env, KAFKA_BROKERS: '', SCHEMA_REGISTRY_URL: '', CLICKHOUSE_URL: '', APILOG_TOPIC: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -73,6 +73,21 @@ describe('apilog command line (integration)', () => {
     expect(run.code).toBe(2);
     expect(run.ms).toBeLessThan(30_000);
     expect(run.stderr.trim().split('\n').at(-1)).toMatch(/^apilog: table api_calls does not exist in ClickHouse at .+: run `apilog migrate` first, or pass --create-table$/);
+  });
+
+  it('consume with SASL against a broker without SASL: the preflight uses the SASL settings and stops at once, not a wait', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'apilog-consume-'));
+    dirs.push(dir);
+    const s = stack();
+    const run = await apilog(
+      ['consume', '--brokers', s.brokers, '--registry', s.registry, '--clickhouse', dir, '--metrics-port', '0', '--kafka-sasl', 'plain', '--kafka-sasl-username', 'apilog'],
+      40_000,
+      { KAFKA_SASL_PASSWORD: 'not-a-secret' },
+    );
+    expect(run.code).toBe(2);
+    expect(run.ms).toBeLessThan(30_000);
+    expect(run.stderr).not.toContain('waiting for the services');
+    expect(run.stderr.trim().split('\n').at(-1)).toMatch(/^apilog: Kafka at 127\.0\.0\.1:\d+ refused this client's TLS\/SASL settings: .*SASL.*$/);
   });
 
   const badEndpoints: [string, string[], RegExp][] = [
