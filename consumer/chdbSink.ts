@@ -3,16 +3,27 @@
  * One process per directory (chdb locks it), so a directory sink is for one consumer process,
  * the demo and tests; several consumers share a ClickHouse server instead.
  */
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
 import { classifyByCode } from './clickhouseErrors.ts';
+import { quoteString } from './clickhouseServerSink.ts';
 import { checkColumnName, checkTableName, type QueryParams, type RowFormat, type Sink, type TableColumn } from './sink.ts';
 
 export class ChdbSink implements Sink {
   readonly kind = 'embedded' as const;
   readonly address: string;
+  /**
+   * RowBinary goes through a file: chdb's raw insert passes the bytes inline in the query, where two newline bytes in
+   * a row end the data early (checked with chdb 3.4: its format whitelist is text-only for that reason).
+   */
+  readonly takesRowBinary = true;
+  /** Where RowBinary bodies wait for `INSERT … SELECT FROM file()`, made on first use, removed on close. */
+  private spoolDir: string | undefined;
+  private spoolSeq = 0;
   private session: Session | undefined;
 
   constructor(directory: string) {
@@ -68,14 +79,45 @@ export class ChdbSink implements Sink {
   }
 
   async insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings: Record<string, string | number> = {}): Promise<void> {
-    if (format === 'RowBinary') throw new ApilogError('the embedded engine inserts text formats only (chdb raw insert), not RowBinary');
     const session = this.open();
+    if (format === 'RowBinary') {
+      await this.insertRowBinary(table, body, columns, settings);
+      return;
+    }
     await this.wrap(() => session.insert({ table: checkTableName(table), values: body, format, columns: columns.map(checkColumnName), settings }));
+  }
+
+  /**
+   * A RowBinary body into `columns` of `table`: written to a file, read by `INSERT … SELECT … FROM file(path,
+   * 'RowBinary', structure)` with the columns' types from DESCRIBE. One statement: the same all-or-nothing per
+   * partition as any insert.
+   */
+  private async insertRowBinary(table: string, body: Buffer, columns: readonly string[], settings: Record<string, string | number>): Promise<void> {
+    const types = new Map((await this.describe(table)).map((c) => [c.name, c.type]));
+    const structure = columns.map((c) => {
+      const type = types.get(c);
+      if (type === undefined) throw new ApilogError(`embedded ClickHouse at ${this.address}: table ${table} has no column ${c}`);
+      return `${checkColumnName(c)} ${type}`;
+    });
+    this.spoolDir ??= mkdtempSync(join(tmpdir(), 'apilog-rowbinary-'));
+    const file = join(this.spoolDir, `${process.pid}-${this.spoolSeq++}.bin`);
+    const list = columns.map(checkColumnName).join(', ');
+    const settingsClause = Object.entries(settings).map(([k, v]) => `${checkColumnName(k)} = ${typeof v === 'number' ? v : quoteString(v)}`).join(', ');
+    await writeFile(file, body);
+    try {
+      await this.command(
+        `INSERT INTO ${checkTableName(table)} (${list}) SELECT ${list} FROM file(${quoteString(file)}, 'RowBinary', ${quoteString(structure.join(', '))})${settingsClause ? ` SETTINGS ${settingsClause}` : ''}`,
+      );
+    } finally {
+      await unlink(file).catch(() => undefined); // best effort: the directory goes on close
+    }
   }
 
   async close(): Promise<void> {
     this.session?.close();
     this.session = undefined;
+    if (this.spoolDir !== undefined) rmSync(this.spoolDir, { recursive: true, force: true });
+    this.spoolDir = undefined;
   }
 
   private async wrap<T>(run: () => Promise<T>): Promise<T> {

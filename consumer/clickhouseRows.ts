@@ -1,6 +1,6 @@
 /**
- * The consumer's view of a ClickHouse table through a Sink: inserts row bodies (JSONEachRow or JSONCompactEachRow
- * with `null` read as the column default) and answers which Kafka
+ * The consumer's view of a ClickHouse table through a Sink: inserts row bodies (RowBinary, JSONEachRow or
+ * JSONCompactEachRow with `null` read as the column default) and answers which Kafka
  * offsets of a partition are already stored (the `_topic`, `_partition`, `_offset` columns every row carries).
  */
 import { checkTableName, type RowLayout, type Sink } from './sink.ts';
@@ -22,6 +22,7 @@ export class ClickHouseRows implements RowStore {
 
   insert(body: Buffer, _rows?: number, _batchId?: string, layout?: RowLayout): Promise<void> {
     if (layout === undefined || layout.format === 'JSONEachRow') return this.sink.insertJsonEachRow(this.table, body, this.settings);
+    if (layout.format === 'RowBinary') return this.sink.insertRows(this.table, body, 'RowBinary', layout.columns, this.settings);
     return this.sink.insertRows(this.table, body, layout.format, layout.columns, this.positionalSettings);
   }
 

@@ -32,6 +32,8 @@ export function redactUrl(url: string): string {
 
 export class ClickHouseServerSink implements Sink {
   readonly kind = 'server' as const;
+  /** Every server version takes RowBinary over HTTP (18.16 included, checked). */
+  readonly takesRowBinary = true;
   readonly address: string;
   private readonly client: ClickHouseClient;
   private serverVersion: string | undefined;

@@ -2,14 +2,15 @@
  * Kafka messages → Avro records: Confluent framing → writer schema by id (from the registry, cached) → record.
  * Schema lookups for a whole batch happen before decoding, so the per-message loop has no await.
  */
+import type { Type } from 'avsc';
 import type { KafkaMessage } from 'kafkajs';
 import { DecodeError } from '../runtime/errors.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
-import { HEADER_SIZE, MAGIC_BYTE, frameSchemaId } from '../schemas/wire.ts';
+import { HEADER_SIZE, MAGIC_BYTE } from '../schemas/wire.ts';
 
 /**
  * Makes sure every schema id used in `messages` is cached. Registry outages throw (retriable);
- * ids the registry does not know are left uncached and reported per message by decodeMessage.
+ * ids the registry does not know are left uncached and reported per message (TableWriter.encoderFor).
  */
 export async function prefetchSchemas(messages: readonly KafkaMessage[], registry: SchemaRegistryClient): Promise<void> {
   const missing = schemaIds(messages).filter((id) => registry.cachedType(id) === undefined);
@@ -43,34 +44,23 @@ export function schemaIds(messages: readonly KafkaMessage[]): number[] {
 }
 
 /**
- * Decodes one message whose schema was prefetched: its record, or the DecodeError saying why not (never thrown for
- * bad input). No wrapper object per message.
+ * Decodes a framed message's Avro body (after the 5-byte header) with its writer schema `type` (id `id`). Throws
+ * DecodeError('corrupt-avro') when the body does not decode or has bytes left over.
  */
-export function decodeMessage(message: KafkaMessage, registry: SchemaRegistryClient): Record<string, unknown> | DecodeError {
+export function decodeFramed(value: Buffer, id: number, type: Type): Record<string, unknown> {
+  let decoded: { value: unknown; offset: number };
   try {
-    const id = frameSchemaId(message.value);
-    const type = registry.cachedType(id);
-    if (type === undefined) {
-      throw new DecodeError('unknown-schema-id', `schema id ${id} is not in the registry at ${registry.url}`);
-    }
-    const value = message.value!;
-    let decoded: { value: unknown; offset: number };
-    try {
-      decoded = type.decode(value, HEADER_SIZE);
-    } catch (error) {
-      throw new DecodeError('corrupt-avro', `Avro body does not decode with schema id ${id}: ${(error as Error).message}`, error);
-    }
-    if (decoded.offset !== value.length) {
-      throw new DecodeError(
-        'corrupt-avro',
-        decoded.offset < 0
-          ? `Avro body is truncated for schema id ${id}`
-          : `Avro body has ${value.length - decoded.offset} trailing bytes for schema id ${id}`,
-      );
-    }
-    return decoded.value as Record<string, unknown>;
+    decoded = type.decode(value, HEADER_SIZE);
   } catch (error) {
-    if (error instanceof DecodeError) return error;
-    throw error;
+    throw new DecodeError('corrupt-avro', `Avro body does not decode with schema id ${id}: ${(error as Error).message}`, error);
   }
+  if (decoded.offset !== value.length) {
+    throw new DecodeError(
+      'corrupt-avro',
+      decoded.offset < 0
+        ? `Avro body is truncated for schema id ${id}`
+        : `Avro body has ${value.length - decoded.offset} trailing bytes for schema id ${id}`,
+    );
+  }
+  return decoded.value as Record<string, unknown>;
 }

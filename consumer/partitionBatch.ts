@@ -7,10 +7,12 @@
  * strings) dies young and the batch holds compact bytes, not tens of thousands of ropes for the GC to copy.
  */
 import type { DeadLetter } from './deadLetters.ts';
+import type { ByteOut, RowEncoder } from './rowBinary.ts';
 import type { RowLayout } from './sink.ts';
 
-export class PartitionBatch {
-  private buf: Buffer = Buffer.allocUnsafe(64 * 1024);
+export class PartitionBatch implements ByteOut {
+  /** The rows' bytes, [0, bytes); a row encoder writes at `bytes` after `reserve` (ByteOut). */
+  buf: Buffer = Buffer.allocUnsafe(64 * 1024);
   /** Byte position where each row starts in `buf`; the rows' bytes end at `bytes`. */
   private starts: number[] = [];
   private rowOffsets: number[] = [];
@@ -57,14 +59,36 @@ export class PartitionBatch {
   }
 
   addRow(offset: number, line: string, now: number, layout?: RowLayout): void {
-    if (this.starts.length > 0 && layout !== this.layout) throw new Error(`batch ${this.id}: rows of another layout (flush before the writer changes)`);
+    this.checkLayout(layout);
     this.layout = layout;
     this.take(offset, now);
     // A UTF-16 code unit is at most 3 UTF-8 bytes.
-    if (this.bytes + line.length * 3 > this.buf.length) this.grow(this.bytes + line.length * 3);
+    this.reserve(line.length * 3);
     this.starts.push(this.bytes);
     this.rowOffsets.push(offset);
     this.bytes += this.buf.write(line, this.bytes, 'utf8');
+  }
+
+  /**
+   * Appends the row `encoder` writes for a Kafka message's value, straight into the batch's buffer. Throws what the
+   * encoder throws (DecodeError for a record that cannot become a row); nothing is added then.
+   */
+  addEncoded(offset: number, now: number, encoder: RowEncoder, value: Buffer, partition: number, offsetText: string): void {
+    this.checkLayout(encoder.layout);
+    const start = this.bytes;
+    encoder.encode(value, this, this.topic, partition, offset, offsetText);
+    this.layout = encoder.layout;
+    this.take(offset, now);
+    this.starts.push(start);
+    this.rowOffsets.push(offset);
+  }
+
+  private checkLayout(layout: RowLayout | undefined): void {
+    if (this.starts.length > 0 && layout !== this.layout) throw new Error(`batch ${this.id}: rows of another layout (flush before the writer changes)`);
+  }
+
+  reserve(extra: number): void {
+    if (this.bytes + extra > this.buf.length) this.grow(this.bytes + extra);
   }
 
   private grow(needed: number): void {
@@ -80,7 +104,7 @@ export class PartitionBatch {
   private copyRow(from: PartitionBatch, index: number): void {
     const start = from.starts[index]!;
     const length = from.end(index) - start;
-    if (this.bytes + length > this.buf.length) this.grow(this.bytes + length);
+    this.reserve(length);
     this.take(from.rowOffsets[index]!, from.openedAt);
     this.layout = from.layout;
     this.starts.push(this.bytes);
@@ -131,5 +155,10 @@ export class PartitionBatch {
 
   lineAt(index: number): string {
     return this.buf.toString('utf8', this.starts[index]!, this.end(index));
+  }
+
+  /** A copy of a row's bytes as sent (a JSON line or a RowBinary row). */
+  rowAt(index: number): Buffer {
+    return Buffer.from(this.buf.subarray(this.starts[index]!, this.end(index)));
   }
 }

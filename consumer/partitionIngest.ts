@@ -34,6 +34,7 @@ import { backoffDelay, isRetriable, retrying, wait, type BackoffPolicy } from '.
 import { RowsRejectedError } from './clickhouseErrors.ts';
 import type { DeadLetter } from './deadLetters.ts';
 import { PartitionBatch } from './partitionBatch.ts';
+import type { RowEncoder } from './rowBinary.ts';
 import type { RowLayout } from './sink.ts';
 
 /** The rows' side: ClickHouse. */
@@ -168,6 +169,11 @@ export class PartitionIngest {
     this.batch.addRow(offset, line, this.now(), layout);
   }
 
+  /** Encodes a message's value into the pending batch (see PartitionBatch.addEncoded); throws DecodeError, adding nothing. */
+  addEncoded(offset: number, encoder: RowEncoder, value: Buffer, offsetText: string): void {
+    this.batch.addEncoded(offset, this.now(), encoder, value, this.partition, offsetText);
+  }
+
   addDeadLetter(offset: number, letter: DeadLetter): void {
     this.batch.addDeadLetter(offset, letter, this.now());
   }
@@ -286,7 +292,7 @@ export class PartitionIngest {
               partition: this.partition,
               offset: String(remaining.first),
               key: null,
-              value: Buffer.from(remaining.lineAt(0), 'utf8'), // the row as sent (JSONEachRow or a compact array)
+              value: remaining.rowAt(0), // the row as sent (a JSON line or RowBinary bytes, see the layout header)
               error: new DecodeError('does-not-fit-table', `ClickHouse rejected the row: ${describeError(error)}`, error),
             });
             return;

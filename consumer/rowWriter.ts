@@ -31,7 +31,8 @@ const INT_RANGES: Record<string, [number, number]> = {
   Int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
-function unwrap(type: string): { base: string; nullable: boolean } {
+/** A column type without its Nullable and LowCardinality wrappers, and whether it is Nullable. */
+export function unwrap(type: string): { base: string; nullable: boolean } {
   let base = type.trim();
   let nullable = false;
   for (;;) {

@@ -17,8 +17,7 @@ export type QueryParams = Record<string, string | number>;
 
 /**
  * Row formats the consumer sends: JSONEachRow (objects keyed by column), JSONCompactEachRow (one array per row,
- * values in the order of the insert's column list) and RowBinary (typed little-endian values, server sink only:
- * the embedded engine's insert takes text formats).
+ * values in the order of the insert's column list) and RowBinary (typed little-endian values in that order).
  */
 export type RowFormat = 'JSONEachRow' | 'JSONCompactEachRow' | 'RowBinary';
 
@@ -33,6 +32,8 @@ export interface Sink {
   readonly kind: 'server' | 'embedded';
   /** The URL or directory, for messages. */
   readonly address: string;
+  /** Whether insertRows takes RowBinary bodies. */
+  readonly takesRowBinary: boolean;
 
   /** Fails with UnreachableError unless the engine answers. */
   ping(): Promise<void>;

@@ -1,22 +1,62 @@
 /**
- * The row writer for the table's current columns. The columns are read when the consumer starts and again when a
+ * The row writer and the per-schema row encoders for the table's current columns. The columns are read when the consumer starts and again when a
  * batch carries a writer schema id this process has not seen before (once per id, before that batch is decoded):
  * a producer's new schema version usually follows a migration that added its columns (schemas/clickhouse/
  * migrations/0005_v2_fields.sql), whose fields would otherwise be dropped until a restart.
  *
- * Hot path: `schemaIds` (decoder.ts) costs a 4-byte read per message; then one map lookup per distinct id per batch.
+ * Rows are encoded per writer schema id (`encoderFor`): RowBinary straight from the Avro bytes (rowBinary.ts) when
+ * `format` is 'RowBinary' and the table's columns allow it, else a JSON line through the RowWriter (`jsonFormat`).
+ *
+ * Hot path: `schemaIds` (decoder.ts) costs a 4-byte read per message; then one map lookup per distinct id per batch,
+ * and `encoderFor` a 4-byte read and a comparison per message.
  */
+import type { Type } from 'avsc';
 import type { KafkaMessage } from 'kafkajs';
-import { schemaIds } from './decoder.ts';
+import { DecodeError } from '../runtime/errors.ts';
+import { frameSchemaId } from '../schemas/wire.ts';
+import { decodeFramed, schemaIds } from './decoder.ts';
+import { compileRowBinary, type ByteOut, type RowEncoder } from './rowBinary.ts';
 import { RowWriter, type RowWriterOptions } from './rowWriter.ts';
-import type { TableColumn } from './sink.ts';
+import type { RowLayout, TableColumn } from './sink.ts';
+
+/** Writer schemas by id, as the registry client caches them. */
+export interface WriterSchemas {
+  readonly url: string;
+  cachedType(id: number): Type | undefined;
+}
 
 export interface TableWriterOptions {
   /** Reads the table's columns (DESCRIBE TABLE, retried by the caller's policy). */
   readonly describe: () => Promise<TableColumn[]>;
-  readonly format?: RowWriterOptions['format'];
+  /** 'RowBinary' encodes rows from the Avro bytes where the columns allow; else JSON lines. @default the jsonFormat */
+  readonly format?: RowWriterOptions['format'] | 'RowBinary';
+  /** The JSON format of the RowWriter (and of rows RowBinary cannot take). @default 'JSONEachRow' */
+  readonly jsonFormat?: RowWriterOptions['format'];
+  /** Writer schemas for `encoderFor` (prefetched by the caller). */
+  readonly schemas?: WriterSchemas;
   /** Called when a re-read found different columns. */
   readonly onChange?: (columns: readonly TableColumn[]) => void;
+  /** Called once per schema id whose rows cannot be RowBinary (the reason), when format is 'RowBinary'. */
+  readonly onJsonFallback?: (schemaId: number, reason: string) => void;
+}
+
+/** A JSON line per record: avsc decodes the body, the RowWriter writes the line. */
+class JsonRowEncoder implements RowEncoder {
+  readonly layout: RowLayout;
+
+  constructor(
+    private readonly id: number,
+    private readonly type: Type,
+    private readonly writer: RowWriter,
+  ) {
+    this.layout = writer.layout;
+  }
+
+  encode(value: Buffer, out: ByteOut, topic: string, partition: number, _offset: number, offsetText: string): void {
+    const line = this.writer.line(decodeFramed(value, this.id, this.type), topic, partition, offsetText);
+    out.reserve(line.length * 3); // a UTF-16 code unit is at most 3 UTF-8 bytes
+    out.bytes += out.buf.write(line, out.bytes, 'utf8');
+  }
 }
 
 const signature = (columns: readonly TableColumn[]) => columns.map((c) => `${c.name} ${c.type} ${c.defaultKind} ${c.defaultExpression ?? ''}`).join('\n');
@@ -27,8 +67,58 @@ export class TableWriter {
   /** Schema ids whose batches were preceded by a read of the columns (or one in progress). */
   private readonly seen = new Map<number, Promise<void>>();
   private reads = 0;
+  private columns: readonly TableColumn[] = [];
+  /** Encoders of the current columns, by schema id; the last one used is kept at hand. */
+  private encoders = new Map<number, RowEncoder>();
+  private lastId = -1;
+  private lastEncoder: RowEncoder | undefined;
+  /** Layouts by column list, so that equal lists are one object (batches compare layouts by identity). */
+  private readonly layouts = new Map<string, RowLayout>();
+  private readonly fellBack = new Set<number>();
 
   constructor(private readonly options: TableWriterOptions) {}
+
+  /**
+   * The row encoder for a framed message's writer schema. Throws DecodeError when the value is not a Confluent frame
+   * or its schema id is not in the registry (prefetch the batch's ids first).
+   */
+  encoderFor(value: Buffer | null): RowEncoder {
+    const id = frameSchemaId(value);
+    if (id === this.lastId && this.lastEncoder !== undefined) return this.lastEncoder;
+    let encoder = this.encoders.get(id);
+    if (encoder === undefined) {
+      encoder = this.compile(id);
+      this.encoders.set(id, encoder);
+    }
+    this.lastId = id;
+    this.lastEncoder = encoder;
+    return encoder;
+  }
+
+  private compile(id: number): RowEncoder {
+    const { schemas, format } = this.options;
+    const type = schemas?.cachedType(id);
+    if (type === undefined) throw new DecodeError('unknown-schema-id', `schema id ${id} is not in the registry at ${schemas?.url ?? '(no registry)'}`);
+    if (format === 'RowBinary') {
+      const plan = compileRowBinary(type, this.columns, {
+        layoutFor: (columns) => {
+          const key = columns.join(',');
+          let layout = this.layouts.get(key);
+          if (layout === undefined) {
+            layout = Object.freeze({ format: 'RowBinary' as const, columns: Object.freeze([...columns]) });
+            this.layouts.set(key, layout);
+          }
+          return layout;
+        },
+      });
+      if ('encoder' in plan) return plan.encoder;
+      if (!this.fellBack.has(id)) {
+        this.fellBack.add(id);
+        this.options.onJsonFallback?.(id, plan.unsupported);
+      }
+    }
+    return new JsonRowEncoder(id, type, this.writer);
+  }
 
   /** The writer for the columns read last. Throws before `start`. */
   get writer(): RowWriter {
@@ -72,7 +162,14 @@ export class TableWriter {
     const next = signature(columns);
     if (next !== this.columnsSignature) {
       const changed = this.current !== undefined;
-      this.current = new RowWriter({ columns, ...(this.options.format ? { format: this.options.format } : {}) });
+      const { format, jsonFormat } = this.options;
+      const json = jsonFormat ?? (format === 'RowBinary' ? undefined : format);
+      this.current = new RowWriter({ columns, ...(json ? { format: json } : {}) });
+      this.columns = columns;
+      this.encoders = new Map();
+      this.layouts.clear(); // a column's type may have changed: rows of the old columns must not share a layout
+      this.lastId = -1;
+      this.lastEncoder = undefined;
       this.columnsSignature = next;
       if (changed) this.options.onChange?.(columns);
     }

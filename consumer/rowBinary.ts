@@ -1,0 +1,842 @@
+/**
+ * Confluent-framed Avro → ClickHouse RowBinary, from bytes to bytes: no JavaScript object, string or number box per
+ * event. One transcoder per (writer schema, table columns), compiled once.
+ *
+ * Pass 1 walks the Avro record in the writer's field order and notes where each field is (strings: start and length)
+ * or what it is (numbers, union branches, enum indexes) in preallocated scratch arrays. Pass 2 writes the insert's
+ * columns in table order from the scratch: numbers as fixed-width little-endian, strings copied with a LEB128 length,
+ * UUID text parsed into ClickHouse's 16 bytes, epoch milliseconds into DateTime/DateTime64 ticks, Avro maps into Map
+ * pairs, the row's `_topic`, `_partition`, `_offset`, and for columns the writer schema lacks, their default.
+ *
+ * The checks are the JSON row writer's (rowWriter.ts), so a record goes to the dead-letter topic for the same reasons
+ * either way: integers out of the column's range, non-finite floats, negative timestamps, null into a non-Nullable
+ * column ('does-not-fit-table'); truncated or trailing bytes, a bad union index or a long beyond 2^53 ('corrupt-avro').
+ * Field kinds or column types outside the fast cases go through `writeValue` from the value avsc decodes; a column
+ * type RowBinary cannot be written for here (Array, Decimal, Tuple, …) makes `compileRowBinary` answer why not, and
+ * the consumer uses the JSON row writer for that table.
+ *
+ * Two intended differences from the JSON path: string bytes are stored as the producer sent them (the JSON path
+ * decodes them to JavaScript strings first, so invalid UTF-8 becomes U+FFFD), and a map keeps the producer's key
+ * order (a JavaScript object puts integer-like keys first).
+ */
+import type { Type } from 'avsc';
+import { DecodeError } from '../runtime/errors.ts';
+import { HEADER_SIZE } from '../schemas/wire.ts';
+import { unwrap } from './rowWriter.ts';
+import type { RowLayout, TableColumn } from './sink.ts';
+
+/** Where encoded rows go: a growable byte buffer written at `bytes` (PartitionBatch implements it). */
+export interface ByteOut {
+  buf: Buffer;
+  bytes: number;
+  /** Makes room for `extra` more bytes after `bytes` (may replace `buf`). */
+  reserve(extra: number): void;
+}
+
+/** Writes one row for one Kafka message; throws DecodeError for a record that cannot become a row (nothing kept). */
+export interface RowEncoder {
+  readonly layout: RowLayout;
+  encode(value: Buffer, out: ByteOut, topic: string, partition: number, offset: number, offsetText: string): void;
+}
+
+// ---- column types ------------------------------------------------------------------------------------------------
+
+const C_INT = 0, C_FLOAT32 = 1, C_FLOAT64 = 2, C_BOOL = 3, C_STRING = 4, C_FIXED = 5, C_UUID = 6, C_DATETIME = 7,
+  C_DATETIME64 = 8, C_ENUM = 9, C_MAP = 10;
+
+interface ColumnType {
+  /** The type without Nullable/LowCardinality, for messages. */
+  readonly name: string;
+  readonly kind: number;
+  readonly nullable: boolean;
+  /** Integers: byte width; FixedString: N; Enum: 1 or 2. */
+  readonly width: number;
+  readonly min: number;
+  readonly max: number;
+  /** DateTime64: ticks per millisecond (scale ≥ 3) or milliseconds per tick as a negative number (scale < 3). */
+  readonly tick: number;
+  /** Enum: symbol → value. */
+  readonly symbols: ReadonlyMap<string, number> | undefined;
+  /** Most bytes a value can take when its size does not come from the input (strings are bounded by their input). */
+  readonly fixedBytes: number;
+}
+
+const INT_TYPES: Record<string, [width: number, min: number, max: number]> = {
+  UInt8: [1, 0, 255], UInt16: [2, 0, 65535], UInt32: [4, 0, 4294967295], UInt64: [8, 0, Number.MAX_SAFE_INTEGER],
+  Int8: [1, -128, 127], Int16: [2, -32768, 32767], Int32: [4, -2147483648, 2147483647],
+  Int64: [8, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+const STRINGISH = /^(LowCardinality\()?String\)?$/;
+
+/** The column type's RowBinary plan, or a reason it has none here. */
+export function columnType(type: string): ColumnType | string {
+  const { base, nullable } = unwrap(type);
+  // Every plan has the same fields in the same order (one object shape for the hot loop).
+  const plan = (kind: number, fixedBytes: number, extra: Partial<ColumnType> = {}): ColumnType => ({
+    name: base,
+    kind,
+    nullable,
+    width: extra.width ?? 0,
+    min: extra.min ?? 0,
+    max: extra.max ?? 0,
+    tick: extra.tick ?? 1,
+    symbols: extra.symbols,
+    fixedBytes: fixedBytes + (nullable ? 1 : 0),
+  });
+  const int = INT_TYPES[base];
+  if (int) return plan(C_INT, int[0], { width: int[0], min: int[1], max: int[2] });
+  if (base === 'Float32') return plan(C_FLOAT32, 4);
+  if (base === 'Float64') return plan(C_FLOAT64, 8);
+  if (base === 'Bool' || base === 'Boolean') return plan(C_BOOL, 1);
+  if (base === 'String') return plan(C_STRING, 0);
+  if (base === 'UUID') return plan(C_UUID, 16);
+  const fixed = /^FixedString\((\d+)\)$/.exec(base);
+  if (fixed) return plan(C_FIXED, Number(fixed[1]), { width: Number(fixed[1]) });
+  const dt64 = /^DateTime64\((\d+)/.exec(base);
+  if (dt64) {
+    const scale = Number(dt64[1]);
+    if (scale > 9) return `${type}: scale above 9`;
+    return plan(C_DATETIME64, 8, { tick: scale >= 3 ? 10 ** (scale - 3) : -(10 ** (3 - scale)) });
+  }
+  if (/^DateTime(\(.*\))?$/.test(base)) return plan(C_DATETIME, 4);
+  const enumType = /^Enum(8|16)\((.*)\)$/.exec(base);
+  if (enumType) {
+    const symbols = new Map<string, number>();
+    for (const m of enumType[2]!.matchAll(/'((?:[^'\\]|\\.)*)'\s*=\s*(-?\d+)/g)) symbols.set(unquote(m[1]!), Number(m[2]));
+    const width = enumType[1] === '8' ? 1 : 2;
+    return plan(C_ENUM, width, { width, symbols });
+  }
+  const map = /^Map\((.*)\)$/.exec(base);
+  if (map) {
+    const [key, value] = splitTopLevel(map[1]!);
+    if (key !== undefined && value !== undefined && STRINGISH.test(key) && STRINGISH.test(value)) return plan(C_MAP, 10);
+    return `${type}: only maps of strings to strings`;
+  }
+  return `${type}: no RowBinary writer for this type`;
+}
+
+function splitTopLevel(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === ',' && depth === 0) {
+      parts.push(text.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start).trim());
+  return parts;
+}
+
+const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '0': '\0', b: '\b', f: '\f' };
+const unquote = (text: string) => text.replace(/\\(.)/g, (_, c: string) => ESCAPES[c] ?? c);
+
+/**
+ * A column's default as a value, when DESCRIBE shows a literal (or nothing: the type's zero value); undefined when
+ * the default is an expression only ClickHouse can evaluate (`now()`, another column).
+ */
+export function literalDefault(column: TableColumn, type: ColumnType): { value: unknown } | undefined {
+  const expression = (column.defaultExpression ?? '').trim();
+  if (expression === '') {
+    if (type.nullable) return { value: null };
+    switch (type.kind) {
+      case C_INT: case C_FLOAT32: case C_FLOAT64: case C_DATETIME: case C_DATETIME64: return { value: 0 };
+      case C_BOOL: return { value: false };
+      case C_STRING: return { value: '' };
+      case C_MAP: return { value: {} };
+      case C_UUID: return { value: '00000000-0000-0000-0000-000000000000' };
+      default: return undefined; // FixedString pads with zero bytes, Enum takes its first value: left to ClickHouse
+    }
+  }
+  if (/^NULL$/i.test(expression)) return { value: null };
+  const text = /^'((?:[^'\\]|\\.)*)'$/.exec(expression);
+  if (text) return { value: unquote(text[1]!) };
+  if (/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(expression)) return { value: Number(expression) };
+  if (/^(true|false)$/.test(expression)) return { value: expression === 'true' };
+  return undefined;
+}
+
+// ---- writing ------------------------------------------------------------------------------------------------------
+
+const misfit = (column: string, detail: string) => new DecodeError('does-not-fit-table', `value for column ${column} ${detail}`);
+
+const TWO_32 = 4294967296;
+
+function writeInt64(buf: Buffer, p: number, v: number): number {
+  const hi = Math.floor(v / TWO_32);
+  const lo = v - hi * TWO_32;
+  buf[p] = lo;
+  buf[p + 1] = lo >>> 8;
+  buf[p + 2] = lo >>> 16;
+  buf[p + 3] = lo >>> 24;
+  buf[p + 4] = hi;
+  buf[p + 5] = hi >> 8;
+  buf[p + 6] = hi >> 16;
+  buf[p + 7] = hi >> 24;
+  return p + 8;
+}
+
+function writeInt(buf: Buffer, p: number, v: number, width: number): number {
+  if (width === 8) return writeInt64(buf, p, v);
+  buf[p] = v;
+  if (width === 1) return p + 1;
+  buf[p + 1] = v >> 8;
+  if (width === 2) return p + 2;
+  buf[p + 2] = v >> 16;
+  buf[p + 3] = v >> 24;
+  return p + 4;
+}
+
+function writeLeb(buf: Buffer, p: number, n: number): number {
+  while (n >= 0x80) {
+    buf[p++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[p] = n;
+  return p + 1;
+}
+
+/** Copies bytes; short runs (most strings in an event) by a loop, which beats Buffer.copy's native call. */
+function copyBytes(src: Buffer, start: number, length: number, buf: Buffer, p: number): number {
+  if (length > 64) return p + src.copy(buf, p, start, start + length);
+  for (let i = 0; i < length; i++) buf[p + i] = src[start + i]!;
+  return p + length;
+}
+
+const HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX[65 + i] = HEX[97 + i] = 10 + i;
+/** Positions of the 32 hex digits in the 36-character form. */
+const UUID_DIGITS = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+/**
+ * UUID text (36 characters with dashes, or 32 hex digits) at src[start, start+length) into ClickHouse's RowBinary:
+ * each 8-byte half reversed. Returns -1 when the text is not a UUID.
+ */
+function writeUuid(src: Buffer, start: number, length: number, buf: Buffer, p: number): number {
+  const dashed = length === 36;
+  if (!dashed && length !== 32) return -1;
+  if (dashed && (src[start + 8] !== 45 || src[start + 13] !== 45 || src[start + 18] !== 45 || src[start + 23] !== 45)) return -1;
+  for (let i = 0; i < 16; i++) {
+    const at = start + (dashed ? UUID_DIGITS[i]! : i * 2);
+    const hi = HEX[src[at]!]!;
+    const lo = HEX[src[at + 1]!]!;
+    if (hi < 0 || lo < 0) return -1;
+    // byte i of the text goes to position 7 - i of its half
+    buf[p + (i < 8 ? 7 - i : 23 - i)] = (hi << 4) | lo;
+  }
+  return p + 16;
+}
+
+/** Epoch milliseconds into the column's time type, checked like the JSON path. */
+function writeTime(buf: Buffer, p: number, type: ColumnType, ms: number, column: string): number {
+  if (!Number.isInteger(ms) || ms < 0) throw misfit(column, `is ${ms}, not epoch milliseconds`);
+  if (type.kind === C_DATETIME) {
+    const seconds = Math.floor(ms / 1000);
+    if (seconds > 4294967295) throw misfit(column, `is ${ms}, beyond DateTime`);
+    return writeInt(buf, p, seconds, 4);
+  }
+  const tick = type.tick;
+  const ticks = tick >= 1 ? ms * tick : Math.floor(ms / -tick);
+  if (ticks > Number.MAX_SAFE_INTEGER) throw misfit(column, `is ${ms}, beyond DateTime64`);
+  return writeInt64(buf, p, ticks);
+}
+
+function writeNumber(buf: Buffer, p: number, type: ColumnType, v: number, column: string): number {
+  switch (type.kind) {
+    case C_INT:
+      if (!Number.isInteger(v) || v < type.min || v > type.max) throw misfit(column, `is ${v}, outside ${type.name}`);
+      return writeInt(buf, p, v, type.width);
+    case C_FLOAT32:
+      if (!Number.isFinite(v)) throw misfit(column, `is ${v}, not a finite number`);
+      buf.writeFloatLE(v, p);
+      return p + 4;
+    case C_FLOAT64:
+      if (!Number.isFinite(v)) throw misfit(column, `is ${v}, not a finite number`);
+      buf.writeDoubleLE(v, p);
+      return p + 8;
+    default:
+      return writeTime(buf, p, type, v, column);
+  }
+}
+
+/** Writes a string's UTF-8 bytes with their LEB128 length (reserving room). */
+function writeText(out: ByteOut, text: string): void {
+  const length = Buffer.byteLength(text, 'utf8');
+  out.reserve(length + 10);
+  const p = writeLeb(out.buf, out.bytes, length);
+  out.bytes = p + out.buf.write(text, p, 'utf8');
+}
+
+/**
+ * Any JavaScript value (as avsc decodes it, or a column default) into a column, with the JSON row writer's checks.
+ * `undefined` is not a value (the caller writes the column's default instead).
+ */
+export function writeValue(out: ByteOut, type: ColumnType, value: unknown, column: string): void {
+  out.reserve(type.fixedBytes + 1);
+  if (value === null) {
+    if (!type.nullable) throw misfit(column, 'is null but the column is not Nullable');
+    out.buf[out.bytes++] = 1;
+    return;
+  }
+  if (type.nullable) out.buf[out.bytes++] = 0;
+  const mark = out.bytes;
+  try {
+    writeNonNull(out, type, value, column);
+  } catch (error) {
+    out.bytes = mark - (type.nullable ? 1 : 0);
+    throw error;
+  }
+}
+
+function writeNonNull(out: ByteOut, type: ColumnType, value: unknown, column: string): void {
+  switch (type.kind) {
+    case C_INT: case C_FLOAT32: case C_FLOAT64: case C_DATETIME: case C_DATETIME64:
+      if (typeof value !== 'number') throw misfit(column, `is ${typeof value}, not a number`);
+      out.bytes = writeNumber(out.buf, out.bytes, type, value, column);
+      return;
+    case C_BOOL:
+      if (typeof value !== 'boolean') throw misfit(column, 'is not a boolean');
+      out.buf[out.bytes++] = value ? 1 : 0;
+      return;
+    case C_STRING:
+      // Maps, records and numbers into a String column are stored as JSON text, as the JSON path does.
+      writeText(out, typeof value === 'string' ? value : JSON.stringify(value));
+      return;
+    case C_MAP: {
+      if (typeof value !== 'object' || Array.isArray(value)) throw misfit(column, 'is not a map');
+      const entries = Object.entries(value as Record<string, unknown>);
+      out.reserve(10);
+      out.bytes = writeLeb(out.buf, out.bytes, entries.length);
+      for (const [k, v] of entries) {
+        if (typeof v !== 'string') throw misfit(column, `has a ${typeof v} value, not a string`);
+        writeText(out, k);
+        writeText(out, v);
+      }
+      return;
+    }
+    default: {
+      if (typeof value !== 'string') throw misfit(column, `is ${typeof value}, not a string`);
+      const bytes = Buffer.from(value, 'utf8');
+      writeStringAs(out, type, bytes, 0, bytes.length, column);
+    }
+  }
+}
+
+/** String bytes into a UUID, FixedString or Enum column (String columns copy them directly). */
+function writeStringAs(out: ByteOut, type: ColumnType, src: Buffer, start: number, length: number, column: string): void {
+  const buf = out.buf;
+  if (type.kind === C_UUID) {
+    const p = writeUuid(src, start, length, buf, out.bytes);
+    if (p < 0) throw misfit(column, `is "${src.toString('utf8', start, start + Math.min(length, 64))}", not a UUID`);
+    out.bytes = p;
+  } else if (type.kind === C_FIXED) {
+    if (length > type.width) throw misfit(column, `is ${length} bytes, longer than FixedString(${type.width})`);
+    const p = copyBytes(src, start, length, buf, out.bytes);
+    buf.fill(0, p, out.bytes + type.width);
+    out.bytes += type.width;
+  } else if (type.kind === C_ENUM) {
+    const symbol = src.toString('utf8', start, start + length);
+    const v = type.symbols!.get(symbol);
+    if (v === undefined) throw misfit(column, `is "${symbol}", not a value of the enum`);
+    out.bytes = writeInt(buf, out.bytes, v, type.width);
+  } else {
+    throw misfit(column, 'is a string');
+  }
+}
+
+/** Column kinds written from a JavaScript number. */
+const isNumeric = (kind: number) => kind === C_INT || kind === C_FLOAT32 || kind === C_FLOAT64 || kind === C_DATETIME || kind === C_DATETIME64;
+
+// ---- the transcoder -----------------------------------------------------------------------------------------------
+
+// Field kinds (pass 1).
+const F_LONG = 0, F_FLOAT = 1, F_DOUBLE = 2, F_BOOL = 3, F_STRING = 4, F_ENUM = 5, F_MAP = 6, F_OTHER = 7;
+// Column routes (pass 2): where a column's bytes come from and how they are written, decided once per column.
+const R_DEFAULT = 0, R_TOPIC = 1, R_PARTITION = 2, R_OFFSET = 3, R_STRING = 4, R_STRING_AS = 5, R_NUMBER = 6,
+  R_ENUM_STRING = 7, R_MAP = 8, R_MAP_JSON = 9, R_VALUE = 10;
+
+interface AvscType {
+  readonly typeName: string;
+  readonly fields?: readonly { readonly name: string; readonly type: AvscType }[];
+  readonly types?: readonly AvscType[];
+  readonly symbols?: readonly string[];
+  readonly valuesType?: AvscType;
+  decode(buf: Buffer, pos?: number): { value: unknown; offset: number };
+}
+
+function fieldKind(type: AvscType): number {
+  switch (type.typeName) {
+    case 'int': case 'long': return F_LONG;
+    case 'float': return F_FLOAT;
+    case 'double': return F_DOUBLE;
+    case 'boolean': return F_BOOL;
+    case 'string': return F_STRING;
+    case 'enum': return F_ENUM;
+    case 'map': return type.valuesType?.typeName === 'string' ? F_MAP : F_OTHER;
+    default: return F_OTHER;
+  }
+}
+
+export type RowBinaryPlan = { readonly encoder: RowEncoder } | { readonly unsupported: string };
+
+export interface RowBinaryOptions {
+  /** The layout object for a column list: equal lists must share one object (batches compare layouts by identity). */
+  readonly layoutFor?: (columns: readonly string[]) => RowLayout;
+}
+
+/**
+ * Compiles the transcoder from a writer schema to the table's columns. The insert's columns are the table's insertable
+ * ones in table order, except columns the writer schema does not fill whose default is an expression (left to
+ * ClickHouse). So writer schemas that differ only in fields with literal defaults share one layout, and their rows
+ * one batch.
+ */
+export function compileRowBinary(writerType: Type, columns: readonly TableColumn[], options: RowBinaryOptions = {}): RowBinaryPlan {
+  const writer = writerType as unknown as AvscType;
+  if (writer.typeName !== 'record' || writer.fields === undefined) return { unsupported: 'the writer schema is not a record' };
+  const fields = writer.fields;
+  const fieldIndex = new Map(fields.map((f, i) => [f.name, i]));
+
+  // Pass 1 plan: per field, its kind, and for ["null", T] unions the branch indexes.
+  const n = fields.length;
+  const kinds = new Int8Array(n);
+  const nullBranch = new Int8Array(n).fill(-1);
+  const valueBranch = new Int8Array(n).fill(-1);
+  const valueTypes: AvscType[] = [];
+  for (let i = 0; i < n; i++) {
+    let type = fields[i]!.type;
+    if (type.typeName.startsWith('union')) {
+      const branches = type.types ?? [];
+      const nullAt = branches.findIndex((b) => b.typeName === 'null');
+      if (branches.length === 2 && nullAt >= 0) {
+        nullBranch[i] = nullAt;
+        valueBranch[i] = 1 - nullAt;
+        type = branches[1 - nullAt]!;
+      }
+    }
+    valueTypes.push(type);
+    kinds[i] = nullBranch[i]! < 0 && type.typeName.startsWith('union') ? F_OTHER : fieldKind(type);
+  }
+
+  // Pass 2 plan: the insert's columns, each with its route.
+  const plan: ColumnPlan[] = [];
+  let fixedMax = 0;
+  const scratch = growable(256);
+  for (const column of columns) {
+    if (column.defaultKind === 'MATERIALIZED' || column.defaultKind === 'ALIAS' || column.defaultKind === 'EPHEMERAL') continue;
+    const type = columnType(column.type);
+    const at = fieldIndex.get(column.name);
+    const coordinate = column.name === '_topic' ? R_TOPIC : column.name === '_partition' ? R_PARTITION : column.name === '_offset' ? R_OFFSET : -1;
+    if (typeof type === 'string') {
+      if (coordinate < 0 && at === undefined && column.defaultExpression) continue; // ClickHouse computes it
+      return { unsupported: `column ${column.name} ${type}` };
+    }
+    if (coordinate === R_TOPIC && type.kind !== C_STRING) return { unsupported: `column _topic is ${column.type}, not a string` };
+    if ((coordinate === R_PARTITION || coordinate === R_OFFSET) && type.kind !== C_INT) return { unsupported: `column ${column.name} is ${column.type}, not an integer` };
+    let route = coordinate;
+    let fallback: Buffer | undefined;
+    if (route < 0 && at === undefined) {
+      const literal = literalDefault(column, type);
+      if (literal === undefined) continue; // an expression: ClickHouse computes it
+      scratch.bytes = 0;
+      try {
+        writeValue(scratch, type, literal.value, column.name);
+      } catch {
+        continue; // a literal this writer cannot encode (a date as text, say): ClickHouse computes it
+      }
+      fallback = Buffer.from(scratch.buf.subarray(0, scratch.bytes));
+      route = R_DEFAULT;
+      fixedMax += fallback.length;
+    } else if (route < 0) {
+      route = fieldRoute(kinds[at!]!, type.kind);
+      fixedMax += type.fixedBytes + 1;
+      if (route === R_ENUM_STRING) fixedMax += Math.max(0, ...(valueTypes[at!]!.symbols ?? []).map((s) => Buffer.byteLength(s) + 5));
+    } else {
+      fixedMax += type.fixedBytes + 1;
+    }
+    plan.push({ name: column.name, route, field: at ?? -1, type, fallback });
+  }
+  const names = plan.map((c) => c.name);
+  const layout = options.layoutFor?.(names) ?? Object.freeze({ format: 'RowBinary' as const, columns: Object.freeze(names) });
+  return { encoder: new RowBinaryTranscoder(layout, fields.map((f) => f.name), kinds, nullBranch, valueBranch, valueTypes, plan, fixedMax) };
+}
+
+interface ColumnPlan {
+  readonly name: string;
+  readonly route: number;
+  /** The writer field filling the column, -1 for coordinates and defaults. */
+  readonly field: number;
+  readonly type: ColumnType;
+  /** R_DEFAULT: the default's bytes. */
+  readonly fallback: Buffer | undefined;
+}
+
+/** How a field of `kind` gets into a column of `columnKind`: a fast route from the Avro bytes, or R_VALUE. */
+function fieldRoute(kind: number, columnKind: number): number {
+  if (kind === F_STRING) return columnKind === C_STRING ? R_STRING : columnKind === C_UUID || columnKind === C_FIXED || columnKind === C_ENUM ? R_STRING_AS : R_VALUE;
+  if (kind === F_LONG || kind === F_DOUBLE || kind === F_FLOAT) return isNumeric(columnKind) ? R_NUMBER : R_VALUE;
+  if (kind === F_ENUM && columnKind === C_STRING) return R_ENUM_STRING;
+  if (kind === F_MAP) return columnKind === C_MAP ? R_MAP : columnKind === C_STRING ? R_MAP_JSON : R_VALUE;
+  return R_VALUE;
+}
+
+function growable(size: number): ByteOut {
+  const out: ByteOut = {
+    buf: Buffer.allocUnsafe(size),
+    bytes: 0,
+    reserve(extra) {
+      if (out.bytes + extra <= out.buf.length) return;
+      const next = Buffer.allocUnsafe(Math.max(out.buf.length * 2, out.bytes + extra));
+      out.buf.copy(next, 0, 0, out.bytes);
+      out.buf = next;
+    },
+  };
+  return out;
+}
+
+/** Where pass 1 reads: a cursor shared by the helpers below (one transcode runs at a time: it is synchronous). */
+let cursor = 0;
+
+const corrupt = (detail: string) => new DecodeError('corrupt-avro', detail);
+
+/** Avro zigzag varint, as avsc reads it (exact up to 2^53; beyond that avsc refuses: 'potential precision loss'). */
+function readLong(src: Buffer): number {
+  const end = src.length;
+  let n = 0;
+  let k = 0;
+  let b: number;
+  do {
+    if (cursor >= end) throw corrupt('Avro body is truncated');
+    b = src[cursor++]!;
+    n |= (b & 0x7f) << k;
+    k += 7;
+  } while (b >= 0x80 && k < 28);
+  if (b < 0x80) return (n >>> 1) ^ -(n & 1);
+  let f = n >>> 0;
+  let fk = 268435456;
+  do {
+    if (cursor >= end) throw corrupt('Avro body is truncated');
+    b = src[cursor++]!;
+    f += (b & 0x7f) * fk;
+    fk *= 128;
+  } while (b >= 0x80);
+  const v = (f % 2 ? -(f + 1) : f) / 2;
+  if (!(Math.abs(v) <= 9007199254740990)) throw corrupt('Avro long beyond 2^53: potential precision loss');
+  return v;
+}
+
+class RowBinaryTranscoder implements RowEncoder {
+  // Pass 1 results, per field.
+  private readonly num: Float64Array;
+  private readonly start: Int32Array;
+  private readonly length: Int32Array;
+  private readonly isNull: Uint8Array;
+  private readonly other: unknown[];
+  // Pass 2 plan, per column, in typed arrays for the hot loop.
+  private readonly routes: Int8Array;
+  private readonly fieldOf: Int16Array;
+  private readonly nullable: Uint8Array;
+  private readonly types: readonly ColumnType[];
+  private readonly names: readonly string[];
+  private readonly fallbacks: readonly (Buffer | undefined)[];
+  private readonly symbols: readonly (readonly Buffer[])[];
+  private topic = '';
+  private topicBytes: Buffer = Buffer.alloc(1);
+
+  constructor(
+    readonly layout: RowLayout,
+    private readonly fieldNames: readonly string[],
+    private readonly kinds: Int8Array,
+    private readonly nullBranch: Int8Array,
+    private readonly valueBranch: Int8Array,
+    private readonly valueTypes: readonly AvscType[],
+    plan: readonly ColumnPlan[],
+    private readonly fixedMax: number,
+  ) {
+    const n = kinds.length;
+    this.num = new Float64Array(n);
+    this.start = new Int32Array(n);
+    this.length = new Int32Array(n);
+    this.isNull = new Uint8Array(n);
+    this.other = new Array<unknown>(n).fill(undefined);
+    this.routes = Int8Array.from(plan, (c) => c.route);
+    this.fieldOf = Int16Array.from(plan, (c) => c.field);
+    this.nullable = Uint8Array.from(plan, (c) => (c.type.nullable ? 1 : 0));
+    this.types = plan.map((c) => c.type);
+    this.names = plan.map((c) => c.name);
+    this.fallbacks = plan.map((c) => c.fallback);
+    this.symbols = valueTypes.map((t) => (t.symbols ?? []).map((s) => Buffer.from(s, 'utf8')));
+  }
+
+  encode(value: Buffer, out: ByteOut, topic: string, partition: number, offset: number, _offsetText: string): void {
+    this.read(value);
+    if (topic !== this.topic) {
+      const bytes = Buffer.from(topic, 'utf8');
+      const framed = Buffer.allocUnsafe(bytes.length + 10);
+      const p = writeLeb(framed, 0, bytes.length);
+      this.topicBytes = framed.subarray(0, p + bytes.copy(framed, p));
+      this.topic = topic;
+    }
+    out.reserve(value.length + this.fixedMax + this.topicBytes.length);
+    const mark = out.bytes;
+    try {
+      this.write(value, out, partition, offset);
+    } catch (error) {
+      out.bytes = mark;
+      throw error;
+    }
+  }
+
+  /** Pass 1: where each field is. */
+  private read(src: Buffer): void {
+    const { kinds, nullBranch, valueBranch, num, start, length, isNull } = this;
+    const end = src.length;
+    cursor = HEADER_SIZE;
+    for (let i = 0; i < kinds.length; i++) {
+      if (nullBranch[i]! >= 0) {
+        const branch = readLong(src);
+        if (branch === nullBranch[i]) {
+          isNull[i] = 1;
+          continue;
+        }
+        if (branch !== valueBranch[i]) throw corrupt(`invalid union index ${branch} in field ${this.fieldNames[i]}`);
+        isNull[i] = 0;
+      }
+      switch (kinds[i]) {
+        case F_LONG:
+          num[i] = readLong(src);
+          break;
+        case F_STRING: {
+          const len = readLong(src);
+          if (len < 0) throw corrupt(`negative string length in field ${this.fieldNames[i]}`);
+          start[i] = cursor;
+          length[i] = len;
+          cursor += len;
+          break;
+        }
+        case F_DOUBLE:
+          if (cursor + 8 > end) throw corrupt('Avro body is truncated');
+          num[i] = src.readDoubleLE(cursor);
+          cursor += 8;
+          break;
+        case F_FLOAT:
+          if (cursor + 4 > end) throw corrupt('Avro body is truncated');
+          num[i] = src.readFloatLE(cursor);
+          cursor += 4;
+          break;
+        case F_BOOL:
+          num[i] = src[cursor++]! ? 1 : 0;
+          break;
+        case F_ENUM: {
+          const index = readLong(src);
+          if (index < 0 || index >= this.symbols[i]!.length) throw corrupt(`enum index ${index} out of range in field ${this.fieldNames[i]}`);
+          num[i] = index;
+          break;
+        }
+        case F_MAP: {
+          // Entries are counted here (Map columns want the count first); pass 2 walks them again.
+          start[i] = cursor;
+          let count = 0;
+          for (;;) {
+            let block = readLong(src);
+            if (block === 0) break;
+            if (block < 0) {
+              block = -block;
+              readLong(src); // the block's size in bytes
+            }
+            for (let j = 0; j < block * 2; j++) {
+              const len = readLong(src);
+              if (len < 0 || cursor + len > end) throw corrupt(`bad string in map field ${this.fieldNames[i]}`);
+              cursor += len;
+            }
+            count += block;
+          }
+          num[i] = count;
+          break;
+        }
+        default: {
+          let decoded: { value: unknown; offset: number };
+          try {
+            decoded = this.valueTypes[i]!.decode(src, cursor);
+          } catch (error) {
+            throw new DecodeError('corrupt-avro', `field ${this.fieldNames[i]} does not decode: ${(error as Error).message}`, error);
+          }
+          if (decoded.offset < 0) throw corrupt('Avro body is truncated');
+          this.other[i] = decoded.value;
+          cursor = decoded.offset;
+        }
+      }
+      if (cursor > end) throw corrupt('Avro body is truncated');
+    }
+    if (cursor !== end) throw corrupt(`Avro body has ${end - cursor} trailing bytes`);
+  }
+
+  /** Pass 2: the columns, in the insert's order. */
+  private write(src: Buffer, out: ByteOut, partition: number, offset: number): void {
+    const { routes, fieldOf, nullable, isNull, num, start, length } = this;
+    let buf = out.buf;
+    let p = out.bytes;
+    for (let c = 0; c < routes.length; c++) {
+      const route = routes[c]!;
+      if (route === R_DEFAULT) {
+        const bytes = this.fallbacks[c]!;
+        p = copyBytes(bytes, 0, bytes.length, buf, p);
+        continue;
+      }
+      if (route === R_TOPIC) {
+        p = copyBytes(this.topicBytes, 0, this.topicBytes.length, buf, p);
+        continue;
+      }
+      if (route === R_PARTITION || route === R_OFFSET) {
+        if (nullable[c] === 1) buf[p++] = 0;
+        p = writeNumber(buf, p, this.types[c]!, route === R_PARTITION ? partition : offset, this.names[c]!);
+        continue;
+      }
+      const f = fieldOf[c]!;
+      if (isNull[f] === 1 && this.nullBranch[f]! >= 0) {
+        if (nullable[c] === 0) throw misfit(this.names[c]!, 'is null but the column is not Nullable');
+        buf[p++] = 1;
+        continue;
+      }
+      if (route === R_VALUE) {
+        // Everything else goes through the JavaScript value, as the JSON path would see it.
+        out.bytes = p;
+        writeValue(out, this.types[c]!, this.valueOf(src, f), this.names[c]!);
+        buf = out.buf;
+        p = out.bytes;
+        continue;
+      }
+      if (nullable[c] === 1) buf[p++] = 0;
+      switch (route) {
+        case R_STRING:
+          p = copyBytes(src, start[f]!, length[f]!, buf, writeLeb(buf, p, length[f]!));
+          break;
+        case R_NUMBER:
+          p = writeNumber(buf, p, this.types[c]!, num[f]!, this.names[c]!);
+          break;
+        case R_STRING_AS:
+          out.bytes = p;
+          writeStringAs(out, this.types[c]!, src, start[f]!, length[f]!, this.names[c]!);
+          p = out.bytes;
+          break;
+        case R_ENUM_STRING: {
+          const symbol = this.symbols[f]![num[f]!]!;
+          p = copyBytes(symbol, 0, symbol.length, buf, writeLeb(buf, p, symbol.length));
+          break;
+        }
+        case R_MAP:
+          p = writeMapPairs(src, start[f]!, num[f]!, buf, p);
+          break;
+        default: // R_MAP_JSON
+          out.bytes = p;
+          writeMapJson(src, start[f]!, num[f]!, out);
+          buf = out.buf;
+          p = out.bytes;
+      }
+    }
+    out.bytes = p;
+  }
+
+  /** A field's value as avsc decodes it (slow path). */
+  private valueOf(src: Buffer, f: number): unknown {
+    switch (this.kinds[f]) {
+      case F_LONG: case F_DOUBLE: case F_FLOAT: return this.num[f];
+      case F_BOOL: return this.num[f] === 1;
+      case F_STRING: return src.toString('utf8', this.start[f], this.start[f]! + this.length[f]!);
+      case F_ENUM: return this.valueTypes[f]!.symbols![this.num[f]!];
+      case F_MAP: return this.valueTypes[f]!.decode(src, this.start[f]).value;
+      default: return this.other[f];
+    }
+  }
+}
+
+/** Walks an Avro map of strings (checked by pass 1) from `at`: calls back per key and value string. */
+function forEachMapString(src: Buffer, at: number, each: (start: number, length: number, isKey: boolean) => void): void {
+  cursor = at;
+  for (;;) {
+    let block = readLong(src);
+    if (block === 0) return;
+    if (block < 0) {
+      block = -block;
+      readLong(src);
+    }
+    for (let j = 0; j < block * 2; j++) {
+      const len = readLong(src);
+      const from = cursor;
+      cursor += len;
+      each(from, len, (j & 1) === 0);
+    }
+  }
+}
+
+/** An Avro map of strings into a Map column: the entry count, then each key and value with its LEB128 length. */
+function writeMapPairs(src: Buffer, at: number, count: number, buf: Buffer, p: number): number {
+  let q = writeLeb(buf, p, count);
+  cursor = at;
+  for (;;) {
+    let block = readLong(src);
+    if (block === 0) return q;
+    if (block < 0) {
+      block = -block;
+      readLong(src);
+    }
+    for (let j = 0; j < block * 2; j++) {
+      const len = readLong(src);
+      q = copyBytes(src, cursor, len, buf, writeLeb(buf, q, len));
+      cursor += len;
+    }
+  }
+}
+
+/** Bytes JSON needs for a UTF-8 byte inside a string: 1, 2 (\" \\ \n …) or 6 (\u00XX). */
+const JSON_WIDTH = new Uint8Array(256).fill(1);
+for (let b = 0; b < 0x20; b++) JSON_WIDTH[b] = 6;
+for (const b of [0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x22, 0x5c]) JSON_WIDTH[b] = 2;
+const JSON_SHORT: Record<number, number> = { 0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72, 0x22: 0x22, 0x5c: 0x5c };
+const HEX_DIGITS = Buffer.from('0123456789abcdef');
+
+/**
+ * An Avro map of strings into a String column as JSON text (`{"k":"v",…}`), as JSON.stringify writes it, straight
+ * from the UTF-8 bytes: the length first (a pass that counts escapes), then the text.
+ */
+function writeMapJson(src: Buffer, at: number, count: number, out: ByteOut): void {
+  let size = 2 + (count > 0 ? count * 6 - 1 : 0); // braces; per entry 4 quotes, a colon, and commas between
+  forEachMapString(src, at, (from, len) => {
+    for (let i = from; i < from + len; i++) size += JSON_WIDTH[src[i]!]!;
+  });
+  out.reserve(size + 10);
+  const buf = out.buf;
+  let p = writeLeb(buf, out.bytes, size);
+  buf[p++] = 0x7b; // {
+  let first = true;
+  forEachMapString(src, at, (from, len, isKey) => {
+    if (isKey && !first) buf[p++] = 0x2c; // ,
+    first = false;
+    buf[p++] = 0x22;
+    for (let i = from; i < from + len; i++) {
+      const b = src[i]!;
+      const width = JSON_WIDTH[b]!;
+      if (width === 1) buf[p++] = b;
+      else if (width === 2) {
+        buf[p++] = 0x5c;
+        buf[p++] = JSON_SHORT[b]!;
+      } else {
+        buf[p++] = 0x5c; // \u00XX
+        buf[p++] = 0x75;
+        buf[p++] = 0x30;
+        buf[p++] = 0x30;
+        buf[p++] = HEX_DIGITS[b >> 4]!;
+        buf[p++] = HEX_DIGITS[b & 15]!;
+      }
+    }
+    buf[p++] = 0x22;
+    if (isKey) buf[p++] = 0x3a; // :
+  });
+  buf[p++] = 0x7d; // }
+  out.bytes = p;
+}
