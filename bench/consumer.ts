@@ -36,6 +36,8 @@ import { apiCallTypeV1 } from '../schemas/apiCall.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, readStackEnv } from '../stack/endpoints.ts';
 
+type RowFormatChoice = 'JSONEachRow' | 'JSONCompactEachRow' | 'RowBinary';
+
 interface Measured {
   readonly seconds: number;
   readonly cpuUs: number;
@@ -94,7 +96,7 @@ async function baseline(kafka: Kafka, topic: string, events: number, fetchBytes:
 
 async function fullPath(
   kafka: Kafka, registry: SchemaRegistryClient, sink: Sink, topic: string, table: string, events: number, tuning: ConsumerTuning,
-  rowFormat?: 'JSONEachRow' | 'JSONCompactEachRow',
+  rowFormat?: RowFormatChoice,
 ): Promise<() => Promise<void>> {
   const groupId = `bench-full-${id()}`;
   const consumer = new ApiCallConsumer({
@@ -192,7 +194,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--batch-age-ms <n>', 'maxBatchAgeMs of the full path: how long the last, partial batches wait once the topic is consumed', (v) => Number(v), 100)
     .option('--fetch-bytes <n>', 'maxBytesPerPartition of every path (baseline included)', (v) => Number(v), DEFAULT_TUNING.maxBytesPerPartition)
     .option('--row-format <format>', 'row format of the full path (default: the consumer\'s choice for the engine)')
-    .option('--compare-formats', 'also run the full path with JSONEachRow (engines that support JSONCompactEachRow)')
+    .option('--compare-formats', 'also run the full path with JSON lines (JSONCompactEachRow, or JSONEachRow on 18.16) instead of RowBinary')
     .option('--server-pid <pid>', 'pid of the ClickHouse server, to report its CPU per event too', (v) => Number(v))
     .option('--no-passthrough', 'skip the AvroConfluent passthrough (embedded only)');
   program.parse(argv, { from: 'user' });
@@ -202,7 +204,7 @@ async function main(argv: string[]): Promise<void> {
   }>();
   const tuning = { partitionsConsumedConcurrently: f.concurrency, maxBatchRows: f.batchRows, maxBatchAgeMs: f.batchAgeMs, maxBytesPerPartition: f.fetchBytes };
   if (f.sink !== 'embedded' && f.sink !== 'server') throw new Error('--sink must be embedded or server');
-  if (f.rowFormat !== undefined && f.rowFormat !== 'JSONEachRow' && f.rowFormat !== 'JSONCompactEachRow') throw new Error('--row-format must be JSONEachRow or JSONCompactEachRow');
+  if (f.rowFormat !== undefined && !['JSONEachRow', 'JSONCompactEachRow', 'RowBinary'].includes(f.rowFormat)) throw new Error('--row-format must be RowBinary, JSONEachRow or JSONCompactEachRow');
   const env = readStackEnv() ?? {};
   const brokers = (process.env['KAFKA_BROKERS'] ?? env.KAFKA_BROKERS ?? LOCAL_KAFKA_BROKERS).split(',');
   const registryUrl = process.env['SCHEMA_REGISTRY_URL'] ?? env.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL;
@@ -238,18 +240,19 @@ async function main(argv: string[]): Promise<void> {
     if (rows !== f.events) throw new Error(`full path stored ${rows} rows in ${table} for ${f.events} events`);
     return m;
   };
-  const full = (rollups: boolean, rowFormat?: 'JSONEachRow' | 'JSONCompactEachRow') => async (): Promise<Measured> => {
+  const full = (rollups: boolean, rowFormat?: RowFormatChoice) => async (): Promise<Measured> => {
     const table = await freshTable(rollups);
     return checked(table, await measure(() => fullPath(kafka, registry, sink, topic, table, f.events, tuning, rowFormat), f.serverPid));
   };
-  const format = f.rowFormat as 'JSONEachRow' | 'JSONCompactEachRow' | undefined;
+  const format = f.rowFormat as RowFormatChoice | undefined;
   const variants: Variant[] = [{ label: 'baseline (fetch + count)', run: () => measure(() => baseline(kafka, topic, f.events, f.fetchBytes)), results: [] }];
   if (legacy) {
     variants.push({ label: 'full, raw table (legacy: no rollups)', run: full(false, format), results: [] });
+    if (f.compareFormats) variants.push({ label: 'full, raw table, JSONEachRow', run: full(false, 'JSONEachRow'), results: [] });
   } else {
     variants.push({ label: 'full, production table (rollups)', run: full(true, format), results: [] });
     variants.push({ label: 'full, raw table alone', run: full(false, format), results: [] });
-    if (f.compareFormats) variants.push({ label: 'full, rollups, JSONEachRow', run: full(true, 'JSONEachRow'), results: [] });
+    if (f.compareFormats) variants.push({ label: 'full, rollups, JSONCompactEachRow', run: full(true, 'JSONCompactEachRow'), results: [] });
   }
   if (f.passthrough && sink instanceof ChdbSink) {
     variants.push({
