@@ -19,7 +19,7 @@ import type { SchemaRegistryClient } from '../schemas/registry.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import { ClickHouseRows } from './clickhouseRows.ts';
 import { DeadLetterWriter } from './deadLetters.ts';
-import { prefetchSchemas } from './decoder.ts';
+import { prefetchSchemas, schemaIds } from './decoder.ts';
 import { ConsumerMetrics } from './metrics.ts';
 import { fetchSizes, resolveTuning, type ConsumerTuning, type ResolvedTuning } from './options.ts';
 import { PartitionIngest, PartitionLostError, type CrashPoint, type IngestObserver, type PartitionLease } from './partitionIngest.ts';
@@ -260,9 +260,10 @@ export class ApiCallConsumer {
         logger.info({ partition: `${topic}:${partition}`, from, stored, generation }, 'partition recovered from ClickHouse');
       }
       const table = this.table!;
-      await ingest.retry('schemas', lease, () => prefetchSchemas(batch.messages, registry));
+      const ids = schemaIds(batch.messages);
+      await ingest.retry('schemas', lease, () => prefetchSchemas(ids, registry));
       // A writer schema id not seen before: read the table's columns again (a migration may have added its fields).
-      await ingest.retry('schemas', lease, () => table.prepare(batch.messages));
+      await ingest.retry('schemas', lease, () => table.prepare(ids));
       for (const message of batch.messages) {
         const offset = Number(message.offset);
         if (!ingest.admit(offset)) continue;

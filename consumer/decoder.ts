@@ -9,11 +9,11 @@ import type { SchemaRegistryClient } from '../schemas/registry.ts';
 import { HEADER_SIZE, MAGIC_BYTE } from '../schemas/wire.ts';
 
 /**
- * Makes sure every schema id used in `messages` is cached. Registry outages throw (retriable);
+ * Makes sure every schema id in `ids` (a batch's `schemaIds`) is cached. Registry outages throw (retriable);
  * ids the registry does not know are left uncached and reported per message (TableWriter.encoderFor).
  */
-export async function prefetchSchemas(messages: readonly KafkaMessage[], registry: SchemaRegistryClient): Promise<void> {
-  const missing = schemaIds(messages).filter((id) => registry.cachedType(id) === undefined);
+export async function prefetchSchemas(ids: readonly number[], registry: SchemaRegistryClient): Promise<void> {
+  const missing = ids.filter((id) => registry.cachedType(id) === undefined);
   if (missing.length === 0) return;
   await Promise.all(
     missing.map((id) =>
@@ -35,7 +35,7 @@ export function schemaIds(messages: readonly KafkaMessage[]): number[] {
   for (const message of messages) {
     const value = message.value;
     if (value === null || value.length < HEADER_SIZE || value[0] !== MAGIC_BYTE) continue;
-    const id = value.readUInt32BE(1);
+    const id = ((value[1]! << 24) | (value[2]! << 16) | (value[3]! << 8) | value[4]!) >>> 0; // readUInt32BE, inlined
     if (id === last) continue;
     last = id;
     if (!out.includes(id)) out.push(id);

@@ -12,7 +12,7 @@ import type { RowLayout } from './sink.ts';
 
 export class PartitionBatch implements ByteOut {
   /** The rows' bytes, [0, bytes); a row encoder writes at `bytes` after `reserve` (ByteOut). */
-  buf: Buffer = Buffer.allocUnsafe(64 * 1024);
+  buf: Buffer;
   /** Byte position where each row starts in `buf`; the rows' bytes end at `bytes`. */
   private starts: number[] = [];
   private rowOffsets: number[] = [];
@@ -28,10 +28,17 @@ export class PartitionBatch implements ByteOut {
   /** The layout of the rows (the writer's), set by the first row; undefined while the batch has none. */
   layout: RowLayout | undefined;
 
+  /**
+   * `capacity`: bytes to start with. The consumer passes the size of the partition's previous batch, so a steady
+   * stream fills one buffer instead of doubling (and copying) a small one a dozen times per batch.
+   */
   constructor(
     readonly topic: string,
     readonly partition: number,
-  ) {}
+    capacity = 64 * 1024,
+  ) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
 
   get id(): string {
     return `${this.topic}:${this.partition}:${this.first}-${this.last}`;

@@ -215,7 +215,8 @@ export class PartitionIngest {
   startFlush(lease: PartitionLease): void {
     const batch = this.batch;
     if (batch.isEmpty) return;
-    this.batch = new PartitionBatch(this.topic, this.partition);
+    // The next batch starts with room for one like this (a little more), so it rarely grows.
+    this.batch = new PartitionBatch(this.topic, this.partition, Math.max(64 * 1024, Math.ceil(batch.bytes * 1.1)));
     const previous = this.inflight;
     const run = previous === undefined ? this.flushBatch(batch, lease) : previous.then(() => this.flushBatch(batch, lease));
     // Reported by settle(), which the caller always reaches; until then the rejection must not count as unhandled.

@@ -7,14 +7,14 @@
  * Rows are encoded per writer schema id (`encoderFor`): RowBinary straight from the Avro bytes (rowBinary.ts) when
  * `format` is 'RowBinary' and the table's columns allow it, else a JSON line through the RowWriter (`jsonFormat`).
  *
- * Hot path: `schemaIds` (decoder.ts) costs a 4-byte read per message; then one map lookup per distinct id per batch,
+ * Hot path: the caller's `schemaIds` (decoder.ts) costs a 4-byte read per message, once per batch; then one map lookup
+ * per distinct id per batch,
  * and `encoderFor` a 4-byte read and a comparison per message.
  */
 import type { Type } from 'avsc';
-import type { KafkaMessage } from 'kafkajs';
 import { DecodeError } from '../runtime/errors.ts';
 import { frameSchemaId } from '../schemas/wire.ts';
-import { decodeFramed, schemaIds } from './decoder.ts';
+import { decodeFramed } from './decoder.ts';
 import { compileRowBinary, type ByteOut, type RowEncoder } from './rowBinary.ts';
 import { RowWriter, type RowWriterOptions } from './rowWriter.ts';
 import type { RowLayout, TableColumn } from './sink.ts';
@@ -137,11 +137,10 @@ export class TableWriter {
   }
 
   /**
-   * Makes `writer` current for the schema ids in `messages`: re-reads the columns once per id never seen before;
-   * a caller whose batch has an id whose read is still in progress waits for that read. Non-frames are ignored here.
+   * Makes `writer` and the encoders current for the schema ids `ids` (a batch's `schemaIds`): re-reads the columns
+   * once per id never seen before; a caller whose batch has an id whose read is still in progress waits for that read. Non-frames are ignored here.
    */
-  async prepare(messages: readonly KafkaMessage[]): Promise<void> {
-    const ids = schemaIds(messages);
+  async prepare(ids: readonly number[]): Promise<void> {
     const reads: Promise<void>[] = [];
     for (const id of ids) {
       let read = this.seen.get(id);

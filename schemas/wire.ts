@@ -16,7 +16,7 @@ export function frameSchemaId(message: Buffer | null): number {
   if (message[0] !== MAGIC_BYTE) {
     throw new DecodeError('bad-magic-byte', `magic byte is 0x${message[0]!.toString(16).padStart(2, '0')}, expected 0x00`);
   }
-  return message.readUInt32BE(1);
+  return ((message[1]! << 24) | (message[2]! << 16) | (message[3]! << 8) | message[4]!) >>> 0; // readUInt32BE(1), inlined
 }
 
 /** Frames an Avro body. */

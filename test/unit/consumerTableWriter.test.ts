@@ -28,18 +28,18 @@ describe('TableWriter: columns re-read per new writer schema id (unit, embedded 
     let describes = 0;
     const table = new TableWriter({ describe: () => (describes++, sink.describe('tw')), format: 'JSONCompactEachRow' });
     await table.start();
-    await table.prepare([message(7), message(7), message(7)]);
+    await table.prepare(schemaIds([message(7), message(7), message(7)]));
     expect(describes).toBe(2); // start, then id 7
     const v1Writer = table.writer;
     expect(v1Writer.layout.columns).not.toContain('protocol');
 
     await ensureApiCallsTable(sink, 'tw'); // the migration adds the version-2 columns while the consumer runs
-    await table.prepare([message(7), message(7)]);
+    await table.prepare(schemaIds([message(7), message(7)]));
     expect(describes).toBe(2); // id 7 was seen: no read, no per-batch cost
     expect(table.writer).toBe(v1Writer);
 
     // Two batches of partitions processed at once bring the new id: one read, both wait for it.
-    await Promise.all([table.prepare([message(7), message(8)]), table.prepare([message(8)])]);
+    await Promise.all([table.prepare(schemaIds([message(7), message(8)])), table.prepare(schemaIds([message(8)]))]);
     expect(describes).toBe(3);
     expect(table.writer).not.toBe(v1Writer);
     expect(table.writer.layout.columns).toEqual(expect.arrayContaining(['protocol', 'region', 'retry_attempt', 'upstream_latency_us', 'user_agent']));
@@ -74,9 +74,9 @@ describe('TableWriter: columns re-read per new writer schema id (unit, embedded 
       },
     });
     await table.start();
-    await expect(table.prepare([message(9)])).rejects.toThrow(/unreachable/);
+    await expect(table.prepare(schemaIds([message(9)]))).rejects.toThrow(/unreachable/);
     fail = false;
-    await table.prepare([message(9)]);
+    await table.prepare(schemaIds([message(9)]));
     expect(describes).toBe(3);
   });
 
