@@ -141,7 +141,10 @@ const unquote = (text: string) => text.replace(/\\(.)/g, (_, c: string) => ESCAP
  * the default is an expression only ClickHouse can evaluate (`now()`, another column).
  */
 export function literalDefault(column: TableColumn, type: ColumnType): { value: unknown } | undefined {
-  const expression = (column.defaultExpression ?? '').trim();
+  let expression = (column.defaultExpression ?? '').trim();
+  // Old servers show `DEFAULT 0` on a UInt16 column as CAST(0, 'UInt16'): the literal inside is the value.
+  const cast = /^CAST\((.*?)(?:,\s*'[^']*'|\s+AS\s+[\w(), ']+)\)$/i.exec(expression);
+  if (cast) expression = cast[1]!.trim();
   if (expression === '') {
     if (type.nullable) return { value: null };
     switch (type.kind) {
