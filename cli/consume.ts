@@ -80,6 +80,7 @@ interface ConsumeFlags extends EndpointFlags, SecurityFlags {
   fromLatest: boolean;
   batchRows: number;
   batchBytes: number;
+  rowFormat?: 'RowBinary' | 'JSONCompactEachRow' | 'JSONEachRow';
   batchAgeMs: number;
   concurrency: number;
   sessionTimeoutMs: number;
@@ -119,7 +120,11 @@ export function registerConsume(program: Command): void {
     .option('--create-table', 'create the table (and the dead-letter topic) if missing', false)
     .option('--from-latest', 'a group without committed offsets starts at the end instead of the beginning', false)
     .option('--batch-rows <n>', 'flush a partition batch at this many rows', positiveInt, d.maxBatchRows)
-    .option('--batch-bytes <n>', 'flush a partition batch at this many JSON bytes', positiveInt, d.maxBatchBytes)
+    .option('--batch-bytes <n>', 'flush a partition batch at this many bytes of rows', positiveInt, d.maxBatchBytes)
+    .addOption(
+      new Option('--row-format <format>', 'rows sent to ClickHouse (default RowBinary from the Avro bytes; JSON lines as a fallback)')
+        .choices(['RowBinary', 'JSONCompactEachRow', 'JSONEachRow']),
+    )
     .option('--batch-age-ms <ms>', 'flush a caught-up partition batch this old', positiveInt, d.maxBatchAgeMs)
     .option('--concurrency <n>', 'partitions processed at the same time', positiveInt, d.partitionsConsumedConcurrently)
     .option('--session-timeout-ms <ms>', 'Kafka group session timeout', positiveInt, d.sessionTimeoutMs)
@@ -190,6 +195,7 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
     groupId: flags.group,
     table: flags.table,
     fromBeginning: !flags.fromLatest,
+    ...(flags.rowFormat ? { rowFormat: flags.rowFormat } : {}),
     ...(flags.crashAt ? { crashPoint: crashPointKiller(flags.crashAt, logger) } : {}),
     onFatal: (error) => {
       fatal = error;

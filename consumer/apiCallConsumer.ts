@@ -170,6 +170,7 @@ export class ApiCallConsumer {
       onJsonFallback: (schemaId, reason) => logger.warn({ table, schemaId, reason }, `rows of this writer schema go in as ${jsonFormat}, not RowBinary`),
     });
     const columns = await this.table.start();
+    logger.info({ table, rowFormat: requested }, `rows go to ClickHouse as ${requested}`);
     const names = new Set(columns.map((c) => c.name));
     for (const required of ['_topic', '_partition', '_offset']) {
       if (!names.has(required)) {

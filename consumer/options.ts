@@ -8,7 +8,7 @@ import { ConfigError } from '../runtime/errors.ts';
 export interface ConsumerTuning {
   /** Flush a partition's batch when it holds this many rows. ClickHouse wants 10k-100k rows per insert. @default 50000 */
   readonly maxBatchRows?: number;
-  /** Flush when the batch's JSONEachRow body reaches this many bytes. @default 33554432 (32 MiB) */
+  /** Flush when the batch's body (RowBinary or JSON lines) reaches this many bytes. @default 33554432 (32 MiB) */
   readonly maxBatchBytes?: number;
   /**
    * Flush when the oldest row of the batch has waited this long, once the partition is caught up. About one insert

@@ -66,6 +66,7 @@ describe('apilog consume, the process (integration)', () => {
       expect(await exited).toBe(0);
       expect(Date.now() - stopAt).toBeLessThan(20_000);
       expect(stderr).toContain('"outcome":"clean"');
+      expect(stderr).toContain('"rowFormat":"RowBinary"'); // the default: encoded from the Avro bytes
       expect(stderr).not.toMatch(/password/i);
       const admin = kafkaClient().admin();
       await admin.connect();
