@@ -4,6 +4,7 @@
  */
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { DecodeError } from '../runtime/errors.ts';
+import type { RowLayout } from './sink.ts';
 
 export interface DeadLetter {
   readonly topic: string;
@@ -12,6 +13,11 @@ export interface DeadLetter {
   readonly key: Buffer | null;
   readonly value: Buffer | null;
   readonly error: DecodeError;
+  /**
+   * Set when `value` is the row as sent to ClickHouse (it rejected the row) rather than the Kafka record: its format
+   * and columns, written as headers `apilog.row.format` and `apilog.row.columns` so the bytes can be read.
+   */
+  readonly row?: RowLayout;
 }
 
 export const deadLetterTopicFor = (topic: string) => `${topic}.dead-letter`;
@@ -42,6 +48,7 @@ export class DeadLetterWriter {
         'apilog.source.topic': l.topic,
         'apilog.source.partition': String(l.partition),
         'apilog.source.offset': l.offset,
+        ...(l.row ? { 'apilog.row.format': l.row.format, 'apilog.row.columns': l.row.columns.join(',') } : {}),
       },
     }));
     await this.producer.send({ topic: this.topic, acks: -1, messages });

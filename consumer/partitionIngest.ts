@@ -293,8 +293,9 @@ export class PartitionIngest {
               partition: this.partition,
               offset: String(remaining.first),
               key: null,
-              value: remaining.rowAt(0), // the row as sent (a JSON line or RowBinary bytes, see the layout header)
+              value: remaining.rowAt(0), // the row as sent, not the record: a JSON line or RowBinary bytes
               error: new DecodeError('does-not-fit-table', `ClickHouse rejected the row: ${describeError(error)}`, error),
+              ...(remaining.layout ? { row: remaining.layout } : {}),
             });
             return;
           }

@@ -107,7 +107,18 @@ describe('dead letters: poison records interleaved with good ones (integration)'
     const uuids = letters.filter((m) => /not-a-uuid|UUID/.test(m.headers?.['apilog.error.message']?.toString() ?? ''));
     expect(uuids.length).toBe(bad.filter((b) => b === poisons[5]).length);
     const prefix = rowFormat === 'RowBinary' ? 'value for column event_id is "not-a-uuid", not a UUID' : 'ClickHouse rejected';
-    for (const m of uuids) expect(m.headers?.['apilog.error.message']?.toString()).toContain(prefix);
+    for (const m of uuids) {
+      expect(m.headers?.['apilog.error.message']?.toString()).toContain(prefix);
+      if (rowFormat === 'RowBinary') {
+        expect(m.value).toEqual(poisons[5]!.value); // refused before the insert: the record itself
+        expect(m.headers?.['apilog.row.format']).toBeUndefined();
+      } else {
+        // Rejected by ClickHouse: the row as sent, with its format and columns to read it by.
+        expect(m.headers?.['apilog.row.format']?.toString()).toBe('JSONCompactEachRow');
+        expect(m.headers?.['apilog.row.columns']?.toString()).toMatch(/^event_id,ts,api,/);
+        expect(m.value?.toString()).toContain('"not-a-uuid"');
+      }
+    }
 
     // The group committed past everything, poison included.
     const admin = kafka.admin();
