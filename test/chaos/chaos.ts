@@ -103,7 +103,12 @@ class ConsumerFleet {
     private readonly logDir: string,
     /** At most this many consumers at once (1 for the embedded engine, which locks its directory). */
     private readonly width: number,
-  ) {}
+  ) {
+    // A run that fails (or is interrupted) must not leave consumers running: they are ours, stopped by pid.
+    process.once('exit', () => {
+      for (const child of this.children) child.kill('SIGKILL');
+    });
+  }
 
   get live(): ChildProcess[] {
     return [...this.children].filter((c) => !this.stopping.has(c));
