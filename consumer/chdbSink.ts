@@ -3,9 +3,8 @@
  * One process per directory (chdb locks it), so a directory sink is for one consumer process,
  * the demo and tests; several consumers share a ClickHouse server instead.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
@@ -21,13 +20,17 @@ export class ChdbSink implements Sink {
    * a row end the data early (checked with chdb 3.4: its format whitelist is text-only for that reason).
    */
   readonly takesRowBinary = true;
-  /** Where RowBinary bodies wait for `INSERT … SELECT FROM file()`, made on first use, removed on close. */
-  private spoolDir: string | undefined;
+  /**
+   * Where RowBinary bodies wait for `INSERT … SELECT FROM file()`: inside the data directory, which chdb locks to
+   * this process, so what a killed process left there is cleared when the directory is opened again.
+   */
+  private readonly spoolDir: string;
   private spoolSeq = 0;
   private session: Session | undefined;
 
   constructor(directory: string) {
     this.address = resolve(directory);
+    this.spoolDir = join(this.address, 'apilog-rowbinary');
   }
 
   private open(): Session {
@@ -35,6 +38,8 @@ export class ChdbSink implements Sink {
     try {
       mkdirSync(this.address, { recursive: true });
       this.session = new Session(this.address);
+      rmSync(this.spoolDir, { recursive: true, force: true }); // bodies of a process killed mid-insert
+      mkdirSync(this.spoolDir);
       return this.session;
     } catch (error) {
       throw new UnreachableError('ClickHouse', this.address, `embedded engine cannot open the directory: ${describeError(error)}`, error);
@@ -99,7 +104,7 @@ export class ChdbSink implements Sink {
       if (type === undefined) throw new ApilogError(`embedded ClickHouse at ${this.address}: table ${table} has no column ${c}`);
       return `${checkColumnName(c)} ${type}`;
     });
-    this.spoolDir ??= mkdtempSync(join(tmpdir(), 'apilog-rowbinary-'));
+    this.open();
     const file = join(this.spoolDir, `${process.pid}-${this.spoolSeq++}.bin`);
     const list = columns.map(checkColumnName).join(', ');
     const settingsClause = Object.entries(settings).map(([k, v]) => `${checkColumnName(k)} = ${typeof v === 'number' ? v : quoteString(v)}`).join(', ');
@@ -114,10 +119,10 @@ export class ChdbSink implements Sink {
   }
 
   async close(): Promise<void> {
-    this.session?.close();
+    if (this.session === undefined) return; // never opened: the directory (and its spool) may be another process's
+    this.session.close();
     this.session = undefined;
-    if (this.spoolDir !== undefined) rmSync(this.spoolDir, { recursive: true, force: true });
-    this.spoolDir = undefined;
+    rmSync(this.spoolDir, { recursive: true, force: true });
   }
 
   private async wrap<T>(run: () => Promise<T>): Promise<T> {
