@@ -8,9 +8,10 @@ import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
 import { ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
 import { isServerUrl, openSink } from '../consumer/openSink.ts';
-import { ApiCallProducer } from '../producer/apiCallProducer.ts';
+import { createApiLogger } from '../producer/apiLogger.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
+import { ApilogError } from '../runtime/errors.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
@@ -71,18 +72,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
   // Tag this run's events so the read-back counts only them, whatever earlier runs left in the table.
   const run = `demo-${randomUUID().slice(0, 8)}`;
-  const producer = new ApiCallProducer({ kafka, registry, topic: endpoints.topic });
-  const schemaId = await producer.connect();
+  // Produced through the SDK a service would use: log() per event; 'wait' so a full queue slows the loop, not drops.
+  const apiLogger = await createApiLogger({ kafka, registry, topic: endpoints.topic, whenFull: 'wait', logger });
   const events = new SyntheticEvents({ apis: options.apis, seed: Date.now() % 2 ** 31, instance: run });
   const t0 = performance.now();
-  for (let sent = 0; sent < options.count; ) {
-    const n = Math.min(2000, options.count - sent);
-    await producer.send(events.take(n));
-    sent += n;
+  for (let logged = 0; logged < options.count; ) {
+    const n = Math.min(2000, options.count - logged);
+    for (const event of events.take(n)) {
+      const accepted = apiLogger.log(event);
+      if (accepted !== true) await accepted; // only when the queue is full
+    }
+    logged += n;
   }
-  await producer.disconnect();
+  const produced = await apiLogger.close();
   const produceMs = performance.now() - t0;
-  say(`produced ${options.count} events to ${endpoints.topic} (${partitions} partitions, schema id ${schemaId}) in ${(produceMs / 1000).toFixed(1)} s`);
+  if (produced.sent !== options.count) {
+    throw new ApilogError(`the SDK delivered ${produced.sent} of ${options.count} events (dropped ${produced.dropped}, rejected ${produced.rejected})`);
+  }
+  say(`produced ${options.count} events to ${endpoints.topic} with the SDK (${partitions} partitions, schema id ${apiLogger.schemaId}, ${produced.batches} batches) in ${(produceMs / 1000).toFixed(1)} s`);
 
   const consumer = new ApiCallConsumer({
     kafka, registry, sink, logger,
