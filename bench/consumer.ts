@@ -1,7 +1,7 @@
 /**
  * `npm run bench:consumer -- [--events N] [--sink embedded|server] [--rounds R] [--topic T] [--compare-formats]
  *  [--server-pid PID] [--partitions P] [--concurrency C] [--batch-rows N] [--batch-age-ms MS] [--fetch-bytes B]
- *  [--row-format F] [--no-passthrough]`
+ *  [--row-format F] [--no-passthrough] [--null-table]`
  *
  * On one topic (produced here, or --topic), R rounds; each round runs every path once, in turn, with the same fetch
  * sizes (medians reported):
@@ -196,11 +196,12 @@ async function main(argv: string[]): Promise<void> {
     .option('--row-format <format>', 'row format of the full path (default: the consumer\'s choice for the engine)')
     .option('--compare-formats', 'also run the full path with JSON lines (JSONCompactEachRow, or JSONEachRow on 18.16) instead of RowBinary')
     .option('--server-pid <pid>', 'pid of the ClickHouse server, to report its CPU per event too', (v) => Number(v))
-    .option('--no-passthrough', 'skip the AvroConfluent passthrough (embedded only)');
+    .option('--no-passthrough', 'skip the AvroConfluent passthrough (embedded only)')
+    .option('--null-table', 'also run the full path into an ENGINE = Null table: what storing the rows costs ClickHouse');
   program.parse(argv, { from: 'user' });
   const f = program.opts<{
     events: number; sink: string; partitions: number; rounds: number; topic?: string; passthrough: boolean; concurrency: number;
-    batchRows: number; batchAgeMs: number; fetchBytes: number; rowFormat?: string; compareFormats?: boolean; serverPid?: number;
+    batchRows: number; batchAgeMs: number; fetchBytes: number; rowFormat?: string; compareFormats?: boolean; serverPid?: number; nullTable?: boolean;
   }>();
   const tuning = { partitionsConsumedConcurrently: f.concurrency, maxBatchRows: f.batchRows, maxBatchAgeMs: f.batchAgeMs, maxBytesPerPartition: f.fetchBytes };
   if (f.sink !== 'embedded' && f.sink !== 'server') throw new Error('--sink must be embedded or server');
@@ -246,6 +247,16 @@ async function main(argv: string[]): Promise<void> {
   };
   const format = f.rowFormat as RowFormatChoice | undefined;
   const variants: Variant[] = [{ label: 'baseline (fetch + count)', run: () => measure(() => baseline(kafka, topic, f.events, f.fetchBytes)), results: [] }];
+  /**
+   * The full path into a table of the raw table's columns with ENGINE = Null: ClickHouse parses every row and stores
+   * nothing. Not a way to run: it shows what storing rows costs (the difference to the raw table).
+   */
+  const nullTable = async (): Promise<Measured> => {
+    const raw = await freshTable(false);
+    const table = `${raw}_null`;
+    await sink.command(`CREATE TABLE ${table} AS ${raw} ENGINE = Null`);
+    return measure(() => fullPath(kafka, registry, sink, topic, table, f.events, tuning, format), f.serverPid);
+  };
   if (legacy) {
     variants.push({ label: 'full, raw table (legacy: no rollups)', run: full(false, format), results: [] });
     if (f.compareFormats) variants.push({ label: 'full, raw table, JSONEachRow', run: full(false, 'JSONEachRow'), results: [] });
@@ -254,6 +265,7 @@ async function main(argv: string[]): Promise<void> {
     variants.push({ label: 'full, raw table alone', run: full(false, format), results: [] });
     if (f.compareFormats) variants.push({ label: 'full, rollups, JSONCompactEachRow', run: full(true, 'JSONCompactEachRow'), results: [] });
   }
+  if (f.nullTable) variants.push({ label: 'full, Null table (parsed, not stored)', run: nullTable, results: [] });
   if (f.passthrough && sink instanceof ChdbSink) {
     variants.push({
       label: 'passthrough (AvroConfluent)',
