@@ -2,9 +2,9 @@
  * Confluent-framed Avro → ClickHouse RowBinary, from bytes to bytes: no JavaScript object, string or number box per
  * event. One transcoder per (writer schema, table columns), compiled once.
  *
- * Pass 1 walks the Avro record in the writer's field order and notes where each field is (strings: start and length)
- * or what it is (numbers, union branches, enum indexes) in preallocated scratch arrays. Pass 2 writes the insert's
- * columns in table order from the scratch: numbers as fixed-width little-endian, strings copied with a LEB128 length,
+ * The transcoder is code generated for its plan (`generate`), as avsc generates its decoders. Pass 1 walks the Avro
+ * record in the writer's field order and notes in locals where each field is (strings: start and length) or what it
+ * is (numbers, union branches, enum indexes). Pass 2 writes the insert's columns in table order from those locals: numbers as fixed-width little-endian, strings copied with a LEB128 length,
  * UUID text parsed into ClickHouse's 16 bytes, epoch milliseconds into DateTime/DateTime64 ticks, Avro maps into Map
  * pairs, the row's `_topic`, `_partition`, `_offset`, and for columns the writer schema lacks, their default.
  *
