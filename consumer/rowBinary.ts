@@ -706,7 +706,7 @@ function generate(kinds: Int8Array, nullBranch: Int8Array, valueBranch: Int8Arra
       continue;
     }
     if (route === R_TOPIC) {
-      emit(`{ const t = h.topicBytes; ${copy('t', '0', 't.length')} }`);
+      emit(`${flag}{ const t = h.topicBytes; ${copy('t', '0', 't.length')} }`);
       continue;
     }
     if (route === R_PARTITION || route === R_OFFSET) {

@@ -111,6 +111,18 @@ describe('RowBinary transcoder: the same rows as the JSON path (unit, embedded C
     expect(row).toEqual({ keys: ['zeta', '10', 'alpha'], values: ['1', 'ten', '2'], hex: '610062' });
   });
 
+  it('writes the Kafka coordinates into Nullable columns too (_topic Nullable(String) takes its not-null flag)', async () => {
+    await sink.command('CREATE TABLE rb_nullable_coordinates (api String, _topic Nullable(String), _partition Nullable(UInt32), _offset UInt64) ENGINE = MergeTree ORDER BY _offset');
+    const plan = compileRowBinary(apiCallTypeV1, await sink.describe('rb_nullable_coordinates'));
+    if (!('encoder' in plan)) throw new Error(plan.unsupported);
+    const events = new SyntheticEvents({ seed: 5 }).take(3);
+    const batch = new PartitionBatch(TOPIC, 3);
+    for (const [offset, e] of events.entries()) batch.addEncoded(offset, 0, plan.encoder, framed(1, e), 3, String(offset));
+    await new ClickHouseRows(sink, 'rb_nullable_coordinates').insert(batch.body().body, batch.rows, batch.id, batch.layout);
+    const rows = await sink.query<{ api: string; _topic: string; _partition: number; _offset: string | number }>('SELECT api, _topic, _partition, _offset FROM rb_nullable_coordinates ORDER BY _offset');
+    expect(rows.map((r) => [r.api, r._topic, r._partition, Number(r._offset)])).toEqual(events.map((e, i) => [e.api, TOPIC, 3, i]));
+  });
+
   it('answers why not for a table it cannot fill, so the consumer sends JSON lines there', async () => {
     await sink.command('CREATE TABLE rb_array (api String, tags Array(String), _topic String, _partition UInt32, _offset UInt64) ENGINE = MergeTree ORDER BY _offset');
     const plan = compileRowBinary(apiCallTypeV1, await sink.describe('rb_array'));
