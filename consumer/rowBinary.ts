@@ -159,7 +159,13 @@ export function literalDefault(column: TableColumn, type: ColumnType): { value: 
   if (/^NULL$/i.test(expression)) return { value: null };
   const text = /^'((?:[^'\\]|\\.)*)'$/.exec(expression);
   if (text) return { value: unquote(text[1]!) };
-  if (/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(expression)) return { value: Number(expression) };
+  if (/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(expression)) {
+    const n = Number(expression);
+    // ClickHouse reads a number as a DateTime in seconds (the writers take milliseconds), and keeps a number's own
+    // text in a String column (JavaScript would round 20 digits, or write 1e21 as 1e+21): fractions and text are its.
+    if (type.kind === C_DATETIME || type.kind === C_DATETIME64) return Number.isInteger(n) ? { value: n * 1000 } : undefined;
+    return type.kind === C_STRING ? undefined : { value: n };
+  }
   if (/^(true|false)$/.test(expression)) return { value: expression === 'true' };
   return undefined;
 }

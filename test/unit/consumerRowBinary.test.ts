@@ -123,6 +123,25 @@ describe('RowBinary transcoder: the same rows as the JSON path (unit, embedded C
     expect(rows.map((r) => [r.api, r._topic, r._partition, Number(r._offset)])).toEqual(events.map((e, i) => [e.api, TOPIC, 3, i]));
   });
 
+  it('a numeric literal default reads as ClickHouse reads it: seconds in a DateTime, its own text in a String', async () => {
+    const create = (name: string) => sink.command(`CREATE TABLE ${name} (api String, since DateTime('UTC') DEFAULT 1700000000, since_ms DateTime64(3, 'UTC') DEFAULT 1700000000,
+      since_half DateTime64(3, 'UTC') DEFAULT 1700000000.5, big String DEFAULT 12345678901234567890, huge String DEFAULT 1e21, small UInt16 DEFAULT 7,
+      _topic String, _partition UInt32, _offset UInt64) ENGINE = MergeTree ORDER BY _offset`);
+    await create('rb_number_defaults_json');
+    await create('rb_number_defaults_bin');
+    const columns = await sink.describe('rb_number_defaults_bin');
+    const plan = compileRowBinary(apiCallTypeV1, columns);
+    if (!('encoder' in plan)) throw new Error(plan.unsupported);
+    const input = new SyntheticEvents({ seed: 6 }).take(2).map((record) => ({ id: 1, record }));
+    // JSONEachRow leaves the columns the record lacks to ClickHouse, which computes their defaults.
+    await fill(sink, 'rb_number_defaults_json', jsonEncoder(columns, 'JSONEachRow'), input);
+    await fill(sink, 'rb_number_defaults_bin', () => plan.encoder, input);
+    const read = (name: string) => sink.query<Record<string, unknown>>(`SELECT since, since_ms, since_half, big, huge, small FROM ${name} ORDER BY _offset`);
+    const [json, binary] = [await read('rb_number_defaults_json'), await read('rb_number_defaults_bin')];
+    expect(json[0]).toMatchObject({ since: '2023-11-14 22:13:20', big: '12345678901234567890', small: 7 });
+    expect(binary).toEqual(json);
+  });
+
   it('answers why not for a table it cannot fill, so the consumer sends JSON lines there', async () => {
     await sink.command('CREATE TABLE rb_array (api String, tags Array(String), _topic String, _partition UInt32, _offset UInt64) ENGINE = MergeTree ORDER BY _offset');
     const plan = compileRowBinary(apiCallTypeV1, await sink.describe('rb_array'));
