@@ -17,6 +17,7 @@ import { ConfigError, DecodeError, describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
 import type { BackoffPolicy } from './backoff.ts';
+import { ColumnsChangedError } from './clickhouseErrors.ts';
 import { ClickHouseRows } from './clickhouseRows.ts';
 import { DeadLetterWriter } from './deadLetters.ts';
 import { prefetchSchemas, schemaIds } from './decoder.ts';
@@ -308,6 +309,13 @@ export class ApiCallConsumer {
         this.abandon(payload, ingest, generation, error);
         return;
       }
+      if (error instanceof ColumnsChangedError) {
+        // Rows were encoded for a column type the table no longer has; nothing of them was inserted. Read the columns
+        // again and the partition again from its last durable offset: its rows are encoded anew.
+        await this.table!.refresh().catch((e: unknown) => logger.warn({ error: describeError(e) }, 'reading the columns again failed (tried again at the next insert)'));
+        this.abandon(payload, ingest, generation, error);
+        return;
+      }
       logger.error({ partition: `${topic}:${partition}`, error: describeError(error) }, 'fatal error: stopping without committing');
       this.fail(error as Error);
       throw error;
@@ -325,7 +333,7 @@ export class ApiCallConsumer {
   }
 
   /** A lost partition: drop its state and rewind kafkajs to the first offset not known durable, in case it stays ours. */
-  private abandon(payload: EachBatchPayload, ingest: PartitionIngest, generation: number, error: PartitionLostError): void {
+  private abandon(payload: EachBatchPayload, ingest: PartitionIngest, generation: number, error: PartitionLostError | ColumnsChangedError): void {
     const { topic, partition } = payload.batch;
     if (this.ingests.get(partition) === ingest) this.ingests.delete(partition);
     const rewindTo = ingest.durableNext;

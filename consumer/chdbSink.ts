@@ -83,10 +83,12 @@ export class ChdbSink implements Sink {
     await this.wrap(() => session.insert({ table: checkTableName(table), values: body, format: 'JSONEachRow', settings }));
   }
 
-  async insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings: Record<string, string | number> = {}): Promise<void> {
+  async insertRows(
+    table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings: Record<string, string | number> = {}, types?: readonly string[],
+  ): Promise<void> {
     const session = this.open();
     if (format === 'RowBinary') {
-      await this.insertRowBinary(table, body, columns, settings);
+      await this.insertRowBinary(table, body, columns, settings, types);
       return;
     }
     await this.wrap(() => session.insert({ table: checkTableName(table), values: body, format, columns: columns.map(checkColumnName), settings }));
@@ -94,11 +96,14 @@ export class ChdbSink implements Sink {
 
   /**
    * A RowBinary body into `columns` of `table`: written to a file, read by `INSERT … SELECT … FROM file(path,
-   * 'RowBinary', structure)` with the columns' types from DESCRIBE. One statement: the same all-or-nothing per
-   * partition as any insert.
+   * 'RowBinary', structure)` with the types the body was encoded for (`encodedAs`; else the table's now), so a column
+   * whose type changed since gets its values converted by the INSERT, as from any SELECT. One statement: the same
+   * all-or-nothing per partition as any insert.
    */
-  private async insertRowBinary(table: string, body: Buffer, columns: readonly string[], settings: Record<string, string | number>): Promise<void> {
-    const types = new Map((await this.describe(table)).map((c) => [c.name, c.type]));
+  private async insertRowBinary(
+    table: string, body: Buffer, columns: readonly string[], settings: Record<string, string | number>, encodedAs?: readonly string[],
+  ): Promise<void> {
+    const types = encodedAs !== undefined ? new Map(columns.map((c, i) => [c, encodedAs[i]])) : new Map((await this.describe(table)).map((c) => [c.name, c.type]));
     const structure = columns.map((c) => {
       const type = types.get(c);
       if (type === undefined) throw new ApilogError(`embedded ClickHouse at ${this.address}: table ${table} has no column ${c}`);

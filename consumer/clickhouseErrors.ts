@@ -7,6 +7,16 @@
  */
 import { ApilogError } from '../runtime/errors.ts';
 
+/**
+ * A column's type changed (ALTER … MODIFY COLUMN) after rows were encoded for the old one: the insert was not sent.
+ * The consumer reads the columns again and reads the partition again from its last durable offset.
+ */
+export class ColumnsChangedError extends ApilogError {
+  constructor(message: string) {
+    super(message, { retriable: false });
+  }
+}
+
 /** ClickHouse refused the insert because of the data in it (parse or conversion error). */
 export class RowsRejectedError extends ApilogError {
   readonly code: number;

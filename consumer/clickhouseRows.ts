@@ -22,7 +22,7 @@ export class ClickHouseRows implements RowStore {
 
   insert(body: Buffer, _rows?: number, _batchId?: string, layout?: RowLayout): Promise<void> {
     if (layout === undefined || layout.format === 'JSONEachRow') return this.sink.insertJsonEachRow(this.table, body, this.settings);
-    if (layout.format === 'RowBinary') return this.sink.insertRows(this.table, body, 'RowBinary', layout.columns, this.settings);
+    if (layout.format === 'RowBinary') return this.sink.insertRows(this.table, body, 'RowBinary', layout.columns, this.settings, layout.types);
     return this.sink.insertRows(this.table, body, layout.format, layout.columns, this.positionalSettings);
   }
 

@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
-import { classifyByCode } from './clickhouseErrors.ts';
+import { ColumnsChangedError, classifyByCode } from './clickhouseErrors.ts';
 import { checkColumnName, checkTableName, type QueryParams, type RowFormat, type Sink, type TableColumn } from './sink.ts';
 
 export interface ServerSinkOptions {
@@ -103,8 +103,11 @@ export class ClickHouseServerSink implements Sink {
     });
   }
 
-  async insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings: Record<string, string | number> = {}): Promise<void> {
+  async insertRows(
+    table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings: Record<string, string | number> = {}, types?: readonly string[],
+  ): Promise<void> {
     const list = columns.map(checkColumnName).join(', ');
+    if (types !== undefined) await checkColumnTypes(this, table, columns, types);
     await this.wrap(async () => {
       const result = await this.client.exec({
         query: `INSERT INTO ${checkTableName(table)} (${list}) FORMAT ${format}`,
@@ -126,6 +129,17 @@ export class ClickHouseServerSink implements Sink {
       throw classifyClickHouseError(error, this.address);
     }
   }
+}
+
+/**
+ * Throws ColumnsChangedError unless each of `columns` still has the type a RowBinary body was encoded for (the server
+ * would read the bytes with the new type: garbage, no error). One DESCRIBE per insert; an ALTER landing between it
+ * and the insert is not caught.
+ */
+export async function checkColumnTypes(sink: Sink, table: string, columns: readonly string[], types: readonly string[]): Promise<void> {
+  const now = new Map((await sink.describe(table)).map((c) => [c.name, c.type]));
+  const changed = columns.flatMap((c, i) => (now.get(c) === types[i] ? [] : [`${c} was ${types[i]}, now ${now.get(c) ?? 'gone'}`]));
+  if (changed.length > 0) throw new ColumnsChangedError(`table ${table} changed under rows waiting to be inserted: ${changed.join('; ')}`);
 }
 
 function majorOf(version: string): number {

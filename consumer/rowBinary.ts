@@ -396,7 +396,7 @@ export type RowBinaryPlan = { readonly encoder: RowEncoder } | { readonly unsupp
 
 export interface RowBinaryOptions {
   /** The layout object for a column list: equal lists must share one object (batches compare layouts by identity). */
-  readonly layoutFor?: (columns: readonly string[]) => RowLayout;
+  readonly layoutFor?: (columns: readonly string[], types: readonly string[]) => RowLayout;
 }
 
 /**
@@ -468,15 +468,18 @@ export function compileRowBinary(writerType: Type, columns: readonly TableColumn
     } else {
       fixedMax += type.fixedBytes + 1;
     }
-    plan.push({ name: column.name, route, field: at ?? -1, type, fallback });
+    plan.push({ name: column.name, typeText: column.type, route, field: at ?? -1, type, fallback });
   }
   const names = plan.map((c) => c.name);
-  const layout = options.layoutFor?.(names) ?? Object.freeze({ format: 'RowBinary' as const, columns: Object.freeze(names) });
+  const typeTexts = plan.map((c) => c.typeText);
+  const layout = options.layoutFor?.(names, typeTexts) ?? Object.freeze({ format: 'RowBinary' as const, columns: Object.freeze(names), types: Object.freeze(typeTexts) });
   return { encoder: new RowBinaryTranscoder(layout, fields.map((f) => f.name), kinds, nullBranch, valueBranch, valueTypes, plan, fixedMax) };
 }
 
 interface ColumnPlan {
   readonly name: string;
+  /** The column's type as DESCRIBE prints it. */
+  readonly typeText: string;
   readonly route: number;
   /** The writer field filling the column, -1 for coordinates and defaults. */
   readonly field: number;

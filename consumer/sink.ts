@@ -25,6 +25,11 @@ export type RowFormat = 'JSONEachRow' | 'JSONCompactEachRow' | 'RowBinary';
 export interface RowLayout {
   readonly format: RowFormat;
   readonly columns: readonly string[];
+  /**
+   * RowBinary: the column types (as DESCRIBE prints them) the rows were encoded for, in `columns` order. RowBinary
+   * carries no types, so rows encoded for a type the column no longer has would be read as garbage: sinks check.
+   */
+  readonly types?: readonly string[];
 }
 
 export interface Sink {
@@ -56,9 +61,11 @@ export interface Sink {
   insertJsonEachRow(table: string, body: Buffer, settings?: Record<string, string | number>): Promise<void>;
   /**
    * Inserts rows in `format` into `columns` of `table` (the other columns take their defaults). Same outcome
-   * contract as insertJsonEachRow.
+   * contract as insertJsonEachRow. `types`: for RowBinary, the column types the body was encoded for; a server
+   * refuses the insert with ColumnsChangedError when the table's types differ now (nothing inserted), the embedded
+   * engine reads the body with these types and converts.
    */
-  insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings?: Record<string, string | number>): Promise<void>;
+  insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings?: Record<string, string | number>, types?: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 

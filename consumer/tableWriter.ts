@@ -101,11 +101,11 @@ export class TableWriter {
     if (type === undefined) throw new DecodeError('unknown-schema-id', `schema id ${id} is not in the registry at ${schemas?.url ?? '(no registry)'}`);
     if (format === 'RowBinary') {
       const plan = compileRowBinary(type, this.columns, {
-        layoutFor: (columns) => {
-          const key = columns.join(',');
+        layoutFor: (columns, types) => {
+          const key = columns.map((c, i) => `${c} ${types[i]}`).join(',');
           let layout = this.layouts.get(key);
           if (layout === undefined) {
-            layout = Object.freeze({ format: 'RowBinary' as const, columns: Object.freeze([...columns]) });
+            layout = Object.freeze({ format: 'RowBinary' as const, columns: Object.freeze([...columns]), types: Object.freeze([...types]) });
             this.layouts.set(key, layout);
           }
           return layout;
@@ -155,6 +155,11 @@ export class TableWriter {
     await Promise.all(reads);
   }
 
+  /** Reads the columns again now (a column's type changed under encoded rows: see ColumnsChangedError). */
+  async refresh(): Promise<void> {
+    await this.reload();
+  }
+
   private async reload(): Promise<readonly TableColumn[]> {
     this.reads++;
     const columns = await this.options.describe();
@@ -166,7 +171,7 @@ export class TableWriter {
       this.current = new RowWriter({ columns, ...(json ? { format: json } : {}) });
       this.columns = columns;
       this.encoders = new Map();
-      this.layouts.clear(); // a column's type may have changed: rows of the old columns must not share a layout
+      this.layouts.clear();
       this.lastId = -1;
       this.lastEncoder = undefined;
       this.columnsSignature = next;

@@ -188,3 +188,19 @@ describe('RowBinary transcoder: every Avro type and every column type it writes 
     expect(level).toEqual(['does-not-fit-table']);
   });
 });
+
+describe('RowBinary rows encoded before a column changed type (unit, embedded ClickHouse)', () => {
+  it('are read with the types they were encoded for, and converted by the insert', async () => {
+    await sink.command(`CREATE TABLE types_altered ${TABLE}`);
+    const values = records(50, 11).map((record) => frame(7, type.toBuffer(record)));
+    const encoder = await writerFor('types_altered', 'RowBinary');
+    expect(encoder.layout.types?.[encoder.layout.columns.indexOf('u16')]).toBe('UInt16');
+    const { batch } = encodeAll(encoder, values);
+    // Rows wait in the batch; meanwhile the table changes (the JSON path's text would be parsed as the new type).
+    await sink.command('ALTER TABLE types_altered MODIFY COLUMN u16 Float64, MODIFY COLUMN i8 String');
+    await new ClickHouseRows(sink, 'types_altered').insert(batch.body().body, batch.rows, batch.id, batch.layout);
+    const rows = await sink.query<{ u16: number; i8: string }>('SELECT u16, i8 FROM types_altered ORDER BY _offset');
+    const expected = records(50, 11).map((r) => ({ u16: r['u16'], i8: String(r['i8']) }));
+    expect(rows).toEqual(expected);
+  });
+});
