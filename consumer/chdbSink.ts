@@ -19,7 +19,7 @@ export class ChdbSink implements Sink {
    * RowBinary goes through a file: chdb's raw insert passes the bytes inline in the query, where two newline bytes in
    * a row end the data early (checked with chdb 3.4: its format whitelist is text-only for that reason).
    */
-  readonly takesRowBinary = true;
+  readonly takesRowBinary: boolean;
   /**
    * Where RowBinary bodies wait for `INSERT … SELECT FROM file()`: inside the data directory, which chdb locks to
    * this process, so what a killed process left there is cleared when the directory is opened again.
@@ -31,6 +31,8 @@ export class ChdbSink implements Sink {
   constructor(directory: string) {
     this.address = resolve(directory);
     this.spoolDir = join(this.address, 'apilog-rowbinary');
+    // file() reads * ? { } in its path as globs: a directory with them gets JSON lines instead.
+    this.takesRowBinary = !/[*?{}]/.test(this.spoolDir);
   }
 
   private open(): Session {

@@ -34,3 +34,11 @@ describe('embedded sink: the RowBinary spool (unit, embedded ClickHouse)', () =>
     expect(readdirSync(spool)).toEqual(['in-flight.bin']);
   });
 });
+
+describe('embedded sink: a data directory whose path file() would read as a glob', () => {
+  it('does not take RowBinary (the consumer sends JSON lines there)', () => {
+    expect(new ChdbSink('/tmp/apilog-{a,b}').takesRowBinary).toBe(false);
+    expect(new ChdbSink('/tmp/apilog-*').takesRowBinary).toBe(false);
+    expect(new ChdbSink(sink.address).takesRowBinary).toBe(true);
+  });
+});
