@@ -22,7 +22,7 @@
 import type { Type } from 'avsc';
 import { DecodeError } from '../runtime/errors.ts';
 import { HEADER_SIZE } from '../schemas/wire.ts';
-import { unwrap } from './rowWriter.ts';
+import { INT_TYPES, misfit, unwrap } from './rowWriter.ts';
 import type { RowLayout, TableColumn } from './sink.ts';
 
 /** Where encoded rows go: a growable byte buffer written at `bytes` (PartitionBatch implements it). */
@@ -60,12 +60,6 @@ interface ColumnType {
   /** Most bytes a value can take when its size does not come from the input (strings are bounded by their input). */
   readonly fixedBytes: number;
 }
-
-const INT_TYPES: Record<string, [width: number, min: number, max: number]> = {
-  UInt8: [1, 0, 255], UInt16: [2, 0, 65535], UInt32: [4, 0, 4294967295], UInt64: [8, 0, Number.MAX_SAFE_INTEGER],
-  Int8: [1, -128, 127], Int16: [2, -32768, 32767], Int32: [4, -2147483648, 2147483647],
-  Int64: [8, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-};
 
 const STRINGISH = /^(LowCardinality\()?String\)?$/;
 
@@ -172,7 +166,6 @@ export function literalDefault(column: TableColumn, type: ColumnType): { value: 
 
 // ---- writing ------------------------------------------------------------------------------------------------------
 
-const misfit = (column: string, detail: string) => new DecodeError('does-not-fit-table', `value for column ${column} ${detail}`);
 
 const TWO_32 = 4294967296;
 

@@ -20,15 +20,16 @@ interface ColumnPlan {
   readonly encode: Encoder;
 }
 
-const INT_RANGES: Record<string, [number, number]> = {
-  UInt8: [0, 255],
-  UInt16: [0, 65535],
-  UInt32: [0, 4294967295],
-  UInt64: [0, Number.MAX_SAFE_INTEGER],
-  Int8: [-128, 127],
-  Int16: [-32768, 32767],
-  Int32: [-2147483648, 2147483647],
-  Int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+/** ClickHouse integer types: byte width and the range a JavaScript number can fill exactly (both row writers check it). */
+export const INT_TYPES: Record<string, [width: number, min: number, max: number]> = {
+  UInt8: [1, 0, 255],
+  UInt16: [2, 0, 65535],
+  UInt32: [4, 0, 4294967295],
+  UInt64: [8, 0, Number.MAX_SAFE_INTEGER],
+  Int8: [1, -128, 127],
+  Int16: [2, -32768, 32767],
+  Int32: [4, -2147483648, 2147483647],
+  Int64: [8, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
 /** A column type without its Nullable and LowCardinality wrappers, and whether it is Nullable. */
@@ -44,13 +45,14 @@ export function unwrap(type: string): { base: string; nullable: boolean } {
   return { base, nullable };
 }
 
-const misfit = (column: string, detail: string) =>
+/** A value that cannot go into its column (both row writers). */
+export const misfit = (column: string, detail: string) =>
   new DecodeError('does-not-fit-table', `value for column ${column} ${detail}`);
 
 function encoderFor(base: string): Encoder {
-  const range = INT_RANGES[base];
-  if (range) {
-    const [min, max] = range;
+  const int = INT_TYPES[base];
+  if (int) {
+    const [, min, max] = int;
     return (v, column) => {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
         throw misfit(column, `is ${String(v)}, outside ${base}`);
