@@ -582,25 +582,14 @@ class Helpers {
     return v;
   }
   scanMap(src: Buffer, pos: number, field: number): number {
-    cursor = pos;
-    const end = src.length;
-    let count = 0;
-    for (;;) {
-      let block = readLong(src);
-      if (block === 0) break;
-      if (block < 0) {
-        block = -block;
-        readLong(src); // the block's size in bytes
-      }
-      for (let j = 0; j < block * 2; j++) {
-        const len = readLong(src);
-        if (len < 0 || cursor + len > end) throw corrupt(`bad string in map field ${this.fieldNames[field]}`);
-        cursor += len;
-      }
-      count += block;
+    mapBegin(pos);
+    let strings = 0;
+    for (let len = mapNext(src); len !== MAP_END; len = mapNext(src)) {
+      if (len < 0 || cursor > src.length) throw corrupt(`bad string in map field ${this.fieldNames[field]}`);
+      strings++;
     }
     this.at = cursor;
-    return count;
+    return strings / 2;
   }
   decodeOther(field: number, src: Buffer, pos: number): unknown {
     let decoded: { value: unknown; offset: number };
@@ -798,42 +787,45 @@ class RowBinaryTranscoder implements RowEncoder {
   }
 }
 
-/** Walks an Avro map of strings (checked by pass 1) from `at`: calls back per key and value string. */
-function forEachMapString(src: Buffer, at: number, each: (start: number, length: number, isKey: boolean) => void): void {
+/** Strings left in the block of the map being walked (mapBegin, mapNext); where mapNext's string starts. */
+let mapLeft = 0;
+let mapString = 0;
+/** What mapNext answers after the map's last string (no length can be: readLong refuses beyond 2^53). */
+const MAP_END = Number.NEGATIVE_INFINITY;
+
+/** Starts walking the Avro map of strings at `at`. */
+function mapBegin(at: number): void {
   cursor = at;
-  for (;;) {
+  mapLeft = 0;
+}
+
+/**
+ * The next string of the map being walked, keys and values alternately: its length (as written: pass 1 checks it),
+ * its start in `mapString`; MAP_END after the last. Blocks and their counts are handled here.
+ */
+function mapNext(src: Buffer): number {
+  while (mapLeft === 0) {
     let block = readLong(src);
-    if (block === 0) return;
+    if (block === 0) return MAP_END;
     if (block < 0) {
       block = -block;
-      readLong(src);
+      readLong(src); // a negative count is followed by the block's size in bytes
     }
-    for (let j = 0; j < block * 2; j++) {
-      const len = readLong(src);
-      const from = cursor;
-      cursor += len;
-      each(from, len, (j & 1) === 0);
-    }
+    mapLeft = block * 2;
   }
+  mapLeft--;
+  const len = readLong(src);
+  mapString = cursor;
+  cursor += len;
+  return len;
 }
 
 /** An Avro map of strings into a Map column: the entry count, then each key and value with its LEB128 length. */
 function writeMapPairs(src: Buffer, at: number, count: number, buf: Buffer, p: number): number {
   let q = writeLeb(buf, p, count);
-  cursor = at;
-  for (;;) {
-    let block = readLong(src);
-    if (block === 0) return q;
-    if (block < 0) {
-      block = -block;
-      readLong(src);
-    }
-    for (let j = 0; j < block * 2; j++) {
-      const len = readLong(src);
-      q = copyBytes(src, cursor, len, buf, writeLeb(buf, q, len));
-      cursor += len;
-    }
-  }
+  mapBegin(at);
+  for (let len = mapNext(src); len !== MAP_END; len = mapNext(src)) q = copyBytes(src, mapString, len, buf, writeLeb(buf, q, len));
+  return q;
 }
 
 /** Bytes JSON needs for a UTF-8 byte inside a string: 1, 2 (\" \\ \n …) or 6 (\u00XX). */
@@ -849,19 +841,20 @@ const HEX_DIGITS = Buffer.from('0123456789abcdef');
  */
 function writeMapJson(src: Buffer, at: number, count: number, out: ByteOut): void {
   let size = 2 + (count > 0 ? count * 6 - 1 : 0); // braces; per entry 4 quotes, a colon, and commas between
-  forEachMapString(src, at, (from, len) => {
-    for (let i = from; i < from + len; i++) size += JSON_WIDTH[src[i]!]!;
-  });
+  mapBegin(at);
+  for (let len = mapNext(src); len !== MAP_END; len = mapNext(src)) {
+    for (let i = mapString; i < mapString + len; i++) size += JSON_WIDTH[src[i]!]!;
+  }
   out.reserve(size + 10);
   const buf = out.buf;
   let p = writeLeb(buf, out.bytes, size);
   buf[p++] = 0x7b; // {
-  let first = true;
-  forEachMapString(src, at, (from, len, isKey) => {
-    if (isKey && !first) buf[p++] = 0x2c; // ,
-    first = false;
+  mapBegin(at);
+  for (let k = 0, len = mapNext(src); len !== MAP_END; k++, len = mapNext(src)) {
+    const isKey = (k & 1) === 0;
+    if (isKey && k > 0) buf[p++] = 0x2c; // ,
     buf[p++] = 0x22;
-    for (let i = from; i < from + len; i++) {
+    for (let i = mapString; i < mapString + len; i++) {
       const b = src[i]!;
       const width = JSON_WIDTH[b]!;
       if (width === 1) buf[p++] = b;
@@ -879,7 +872,7 @@ function writeMapJson(src: Buffer, at: number, count: number, out: ByteOut): voi
     }
     buf[p++] = 0x22;
     if (isKey) buf[p++] = 0x3a; // :
-  });
+  }
   buf[p++] = 0x7d; // }
   out.bytes = p;
 }
