@@ -6,7 +6,7 @@ import type { Type } from 'avsc';
 import type { KafkaMessage } from 'kafkajs';
 import { DecodeError } from '../runtime/errors.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
-import { HEADER_SIZE, MAGIC_BYTE } from '../schemas/wire.ts';
+import { HEADER_SIZE, MAGIC_BYTE, schemaIdOf } from '../schemas/wire.ts';
 
 /**
  * Makes sure every schema id in `ids` (a batch's `schemaIds`) is cached. Registry outages throw (retriable);
@@ -35,7 +35,7 @@ export function schemaIds(messages: readonly KafkaMessage[]): number[] {
   for (const message of messages) {
     const value = message.value;
     if (value === null || value.length < HEADER_SIZE || value[0] !== MAGIC_BYTE) continue;
-    const id = ((value[1]! << 24) | (value[2]! << 16) | (value[3]! << 8) | value[4]!) >>> 0; // readUInt32BE, inlined
+    const id = schemaIdOf(value);
     if (id === last) continue;
     last = id;
     if (!out.includes(id)) out.push(id);

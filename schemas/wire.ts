@@ -16,7 +16,12 @@ export function frameSchemaId(message: Buffer | null): number {
   if (message[0] !== MAGIC_BYTE) {
     throw new DecodeError('bad-magic-byte', `magic byte is 0x${message[0]!.toString(16).padStart(2, '0')}, expected 0x00`);
   }
-  return ((message[1]! << 24) | (message[2]! << 16) | (message[3]! << 8) | message[4]!) >>> 0; // readUInt32BE(1), inlined
+  return schemaIdOf(message);
+}
+
+/** The 4-byte big-endian schema id of a message already known to be a frame (readUInt32BE(1), inlined: per message). */
+export function schemaIdOf(frame: Buffer): number {
+  return ((frame[1]! << 24) | (frame[2]! << 16) | (frame[3]! << 8) | frame[4]!) >>> 0;
 }
 
 /** Frames an Avro body. */
