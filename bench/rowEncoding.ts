@@ -56,7 +56,10 @@ try {
     await migrate(sink, { table, dialect });
     const encoders: [string, RowEncoder][] = [];
     for (const format of [dialect === 'current' ? 'JSONCompactEachRow' : 'JSONEachRow', 'RowBinary'] as const) {
-      const writer = new TableWriter({ describe: () => sink.describe(table), format, jsonFormat: dialect === 'current' ? 'JSONCompactEachRow' : 'JSONEachRow', schemas: { url: 'bench', cachedType: () => apiCallTypeV1 } });
+      const writer = new TableWriter({
+        describe: () => sink.describe(table), rowBinary: format === 'RowBinary', format: dialect === 'current' ? 'JSONCompactEachRow' : 'JSONEachRow',
+        schemas: { url: 'bench', cachedType: () => apiCallTypeV1 },
+      });
       await writer.start();
       encoders.push([format, writer.encoderFor(values[0]!)]);
     }

@@ -164,8 +164,8 @@ export class ApiCallConsumer {
     if (requested === 'RowBinary' && !sink.takesRowBinary) throw new ConfigError(`${sink.kind} ClickHouse at ${sink.address} does not take RowBinary inserts`);
     this.table = new TableWriter({
       describe: () => sink.describe(table),
-      format: requested,
-      jsonFormat: requested === 'RowBinary' ? jsonFormat : requested,
+      rowBinary: requested === 'RowBinary',
+      format: requested === 'RowBinary' ? jsonFormat : requested,
       schemas: this.options.registry,
       onChange: (columns) => logger.info({ table, columns: columns.map((c) => c.name) }, 'table columns changed: rows written with the new columns'),
       onJsonFallback: (schemaId, reason) => logger.warn({ table, schemaId, reason }, `rows of this writer schema go in as ${jsonFormat}, not RowBinary`),

@@ -1,15 +1,15 @@
 /**
- * The row writer and the per-schema row encoders for the table's current columns. The columns are read when the consumer starts and again when a
- * batch carries a writer schema id this process has not seen before (once per id, before that batch is decoded):
+ * The row writer and the per-schema row encoders for the table's current columns. The columns are read when the
+ * consumer starts and again when a batch carries a writer schema id this process has not seen before (once per id,
+ * before that batch is encoded):
  * a producer's new schema version usually follows a migration that added its columns (schemas/clickhouse/
  * migrations/0005_v2_fields.sql), whose fields would otherwise be dropped until a restart.
  *
  * Rows are encoded per writer schema id (`encoderFor`): RowBinary straight from the Avro bytes (rowBinary.ts) when
- * `format` is 'RowBinary' and the table's columns allow it, else a JSON line through the RowWriter (`jsonFormat`).
+ * `rowBinary` is set and the table's columns allow it, else a JSON line in `format` through the RowWriter.
  *
  * Hot path: the caller's `schemaIds` (decoder.ts) costs a 4-byte read per message, once per batch; then one map lookup
- * per distinct id per batch,
- * and `encoderFor` a 4-byte read and a comparison per message.
+ * per distinct id per batch, and `encoderFor` a 4-byte read and a comparison per message.
  */
 import type { Type } from 'avsc';
 import { DecodeError } from '../runtime/errors.ts';
@@ -28,15 +28,15 @@ export interface WriterSchemas {
 export interface TableWriterOptions {
   /** Reads the table's columns (DESCRIBE TABLE, retried by the caller's policy). */
   readonly describe: () => Promise<TableColumn[]>;
-  /** 'RowBinary' encodes rows from the Avro bytes where the columns allow; else JSON lines. @default the jsonFormat */
-  readonly format?: RowWriterOptions['format'] | 'RowBinary';
-  /** The JSON format of the RowWriter (and of rows RowBinary cannot take). @default 'JSONEachRow' */
-  readonly jsonFormat?: RowWriterOptions['format'];
+  /** Encode rows as RowBinary from the Avro bytes where the columns allow (else JSON lines). @default false */
+  readonly rowBinary?: boolean;
+  /** The format of JSON lines (the RowWriter's). @default 'JSONEachRow' */
+  readonly format?: RowWriterOptions['format'];
   /** Writer schemas for `encoderFor` (prefetched by the caller). */
   readonly schemas?: WriterSchemas;
   /** Called when a re-read found different columns. */
   readonly onChange?: (columns: readonly TableColumn[]) => void;
-  /** Called once per schema id whose rows cannot be RowBinary (the reason), when format is 'RowBinary'. */
+  /** Called when the rows of a schema id cannot be RowBinary (the reason): once per id and version of the columns. */
   readonly onJsonFallback?: (schemaId: number, reason: string) => void;
 }
 
@@ -74,7 +74,6 @@ export class TableWriter {
   private lastEncoder: RowEncoder | undefined;
   /** Layouts by column list, so that equal lists are one object (batches compare layouts by identity). */
   private readonly layouts = new Map<string, RowLayout>();
-  private readonly fellBack = new Set<number>();
 
   constructor(private readonly options: TableWriterOptions) {}
 
@@ -96,10 +95,10 @@ export class TableWriter {
   }
 
   private compile(id: number): RowEncoder {
-    const { schemas, format } = this.options;
+    const { schemas, rowBinary } = this.options;
     const type = schemas?.cachedType(id);
     if (type === undefined) throw new DecodeError('unknown-schema-id', `schema id ${id} is not in the registry at ${schemas?.url ?? '(no registry)'}`);
-    if (format === 'RowBinary') {
+    if (rowBinary) {
       const plan = compileRowBinary(type, this.columns, {
         layoutFor: (columns, types) => {
           const key = columns.map((c, i) => `${c} ${types[i]}`).join(',');
@@ -112,10 +111,7 @@ export class TableWriter {
         },
       });
       if ('encoder' in plan) return plan.encoder;
-      if (!this.fellBack.has(id)) {
-        this.fellBack.add(id);
-        this.options.onJsonFallback?.(id, plan.unsupported);
-      }
+      this.options.onJsonFallback?.(id, plan.unsupported); // compiled once per id and version of the columns
     }
     return new JsonRowEncoder(id, type, this.writer);
   }
@@ -138,7 +134,8 @@ export class TableWriter {
 
   /**
    * Makes `writer` and the encoders current for the schema ids `ids` (a batch's `schemaIds`): re-reads the columns
-   * once per id never seen before; a caller whose batch has an id whose read is still in progress waits for that read. Non-frames are ignored here.
+   * once per id never seen before; a caller whose batch has an id whose read is still in progress waits for that
+   * read.
    */
   async prepare(ids: readonly number[]): Promise<void> {
     const reads: Promise<void>[] = [];
@@ -166,9 +163,8 @@ export class TableWriter {
     const next = signature(columns);
     if (next !== this.columnsSignature) {
       const changed = this.current !== undefined;
-      const { format, jsonFormat } = this.options;
-      const json = jsonFormat ?? (format === 'RowBinary' ? undefined : format);
-      this.current = new RowWriter({ columns, ...(json ? { format: json } : {}) });
+      const { format } = this.options;
+      this.current = new RowWriter({ columns, ...(format ? { format } : {}) });
       this.columns = columns;
       this.encoders = new Map();
       this.layouts.clear();

@@ -122,7 +122,7 @@ export async function sameRowsBothWays(sink: Sink, prefix: string, dialect: Dial
   const input = records(2000);
   const json = jsonEncoder(columns, dialect === 'legacy' ? 'JSONEachRow' : 'JSONCompactEachRow');
   // Version 1 and 2 fill the same column list (the v2 columns have literal defaults): one layout, one batch.
-  const tw = new TableWriter({ describe: () => sink.describe(`${prefix}_bin`), format: 'RowBinary', schemas: { url: 'test', cachedType: (id) => schemas.get(id) } });
+  const tw = new TableWriter({ describe: () => sink.describe(`${prefix}_bin`), rowBinary: true, schemas: { url: 'test', cachedType: (id) => schemas.get(id) } });
   await tw.start();
   const binary = (id: number) => tw.encoderFor(frame(id, Buffer.alloc(0)));
   expect(binary(1).layout).toBe(binary(2).layout);

@@ -114,7 +114,9 @@ function records(count: number, seed: number): Record<string, unknown>[] {
 }
 
 async function writerFor(table: string, format: 'RowBinary' | 'JSONCompactEachRow' | 'JSONEachRow'): Promise<RowEncoder> {
-  const writer = new TableWriter({ describe: () => sink.describe(table), format, jsonFormat: format === 'RowBinary' ? 'JSONCompactEachRow' : format, schemas: { url: 'test', cachedType: () => type } });
+  const writer = new TableWriter({
+    describe: () => sink.describe(table), rowBinary: format === 'RowBinary', format: format === 'RowBinary' ? 'JSONCompactEachRow' : format, schemas: { url: 'test', cachedType: () => type },
+  });
   await writer.start();
   return writer.encoderFor(frame(7, Buffer.alloc(0)));
 }
