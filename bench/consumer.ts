@@ -26,7 +26,7 @@ import { ChdbSink } from '../consumer/chdbSink.ts';
 import { ClickHouseServerSink } from '../consumer/clickhouseServerSink.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
 import { DEFAULT_TUNING, fetchSizes, type ConsumerTuning } from '../consumer/options.ts';
-import type { Sink } from '../consumer/sink.ts';
+import { ROW_FORMATS, type RowFormat, type Sink } from '../consumer/sink.ts';
 import { ApiCallProducer } from '../producer/apiCallProducer.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
@@ -35,8 +35,6 @@ import { createLogger } from '../runtime/log.ts';
 import { apiCallTypeV1 } from '../schemas/apiCall.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, readStackEnv } from '../stack/endpoints.ts';
-
-type RowFormatChoice = 'JSONEachRow' | 'JSONCompactEachRow' | 'RowBinary';
 
 interface Measured {
   readonly seconds: number;
@@ -96,7 +94,7 @@ async function baseline(kafka: Kafka, topic: string, events: number, fetchBytes:
 
 async function fullPath(
   kafka: Kafka, registry: SchemaRegistryClient, sink: Sink, topic: string, table: string, events: number, tuning: ConsumerTuning,
-  rowFormat?: RowFormatChoice,
+  rowFormat?: RowFormat,
 ): Promise<() => Promise<void>> {
   const groupId = `bench-full-${id()}`;
   const consumer = new ApiCallConsumer({
@@ -205,7 +203,7 @@ async function main(argv: string[]): Promise<void> {
   }>();
   const tuning = { partitionsConsumedConcurrently: f.concurrency, maxBatchRows: f.batchRows, maxBatchAgeMs: f.batchAgeMs, maxBytesPerPartition: f.fetchBytes };
   if (f.sink !== 'embedded' && f.sink !== 'server') throw new Error('--sink must be embedded or server');
-  if (f.rowFormat !== undefined && !['JSONEachRow', 'JSONCompactEachRow', 'RowBinary'].includes(f.rowFormat)) throw new Error('--row-format must be RowBinary, JSONEachRow or JSONCompactEachRow');
+  if (f.rowFormat !== undefined && !(ROW_FORMATS as readonly string[]).includes(f.rowFormat)) throw new Error(`--row-format must be one of ${ROW_FORMATS.join(', ')}`);
   const env = readStackEnv() ?? {};
   const brokers = (process.env['KAFKA_BROKERS'] ?? env.KAFKA_BROKERS ?? LOCAL_KAFKA_BROKERS).split(',');
   const registryUrl = process.env['SCHEMA_REGISTRY_URL'] ?? env.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL;
@@ -241,11 +239,11 @@ async function main(argv: string[]): Promise<void> {
     if (rows !== f.events) throw new Error(`full path stored ${rows} rows in ${table} for ${f.events} events`);
     return m;
   };
-  const full = (rollups: boolean, rowFormat?: RowFormatChoice) => async (): Promise<Measured> => {
+  const full = (rollups: boolean, rowFormat?: RowFormat) => async (): Promise<Measured> => {
     const table = await freshTable(rollups);
     return checked(table, await measure(() => fullPath(kafka, registry, sink, topic, table, f.events, tuning, rowFormat), f.serverPid));
   };
-  const format = f.rowFormat as RowFormatChoice | undefined;
+  const format = f.rowFormat as RowFormat | undefined;
   const variants: Variant[] = [{ label: 'baseline (fetch + count)', run: () => measure(() => baseline(kafka, topic, f.events, f.fetchBytes)), results: [] }];
   /**
    * The full path into a table of the raw table's columns with ENGINE = Null: ClickHouse parses every row and stores

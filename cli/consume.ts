@@ -21,7 +21,7 @@ import { openSink } from '../consumer/openSink.ts';
 import { DEFAULT_TUNING, type ConsumerTuning } from '../consumer/options.ts';
 import type { CrashPoint } from '../consumer/partitionIngest.ts';
 import { ensureTopic } from '../producer/topic.ts';
-import { checkTableName, type Sink } from '../consumer/sink.ts';
+import { ROW_FORMATS, checkTableName, type RowFormat, type Sink } from '../consumer/sink.ts';
 import { ConfigError, describeError } from '../runtime/errors.ts';
 import { createKafka, type KafkaTarget } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
@@ -80,7 +80,7 @@ interface ConsumeFlags extends EndpointFlags, SecurityFlags {
   fromLatest: boolean;
   batchRows: number;
   batchBytes: number;
-  rowFormat?: 'RowBinary' | 'JSONCompactEachRow' | 'JSONEachRow';
+  rowFormat?: RowFormat;
   batchAgeMs: number;
   concurrency: number;
   sessionTimeoutMs: number;
@@ -123,7 +123,7 @@ export function registerConsume(program: Command): void {
     .option('--batch-bytes <n>', 'flush a partition batch at this many bytes of rows', positiveInt, d.maxBatchBytes)
     .addOption(
       new Option('--row-format <format>', 'rows sent to ClickHouse (default RowBinary from the Avro bytes; JSON lines as a fallback)')
-        .choices(['RowBinary', 'JSONCompactEachRow', 'JSONEachRow']),
+        .choices(ROW_FORMATS),
     )
     .option('--batch-age-ms <ms>', 'flush a caught-up partition batch this old', positiveInt, d.maxBatchAgeMs)
     .option('--concurrency <n>', 'partitions processed at the same time', positiveInt, d.partitionsConsumedConcurrently)

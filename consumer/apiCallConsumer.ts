@@ -25,7 +25,7 @@ import { ConsumerMetrics } from './metrics.ts';
 import { fetchSizes, resolveTuning, type ConsumerTuning, type ResolvedTuning } from './options.ts';
 import { PartitionIngest, PartitionLostError, type CrashPoint, type IngestObserver, type PartitionLease } from './partitionIngest.ts';
 import { isLegacyServer } from './apiCallsTable.ts';
-import type { Sink } from './sink.ts';
+import type { RowFormat, Sink } from './sink.ts';
 import { TableWriter } from './tableWriter.ts';
 
 export interface ApiCallConsumerOptions {
@@ -48,7 +48,7 @@ export interface ApiCallConsumerOptions {
    * takes it, with JSON lines for a table whose columns RowBinary cannot fill: 'JSONCompactEachRow' on ClickHouse 20+
    * and the embedded engine (parsed ~35% faster), 'JSONEachRow' on older servers (18.16 has no JSONCompactEachRow)
    */
-  readonly rowFormat?: 'JSONEachRow' | 'JSONCompactEachRow' | 'RowBinary';
+  readonly rowFormat?: RowFormat;
   /** Crash-point hook for crash tests (see IngestDeps.crashPoint). */
   readonly crashPoint?: (point: CrashPoint) => void;
   /** Called once when the consumer stops for good on an error that retrying cannot fix. */

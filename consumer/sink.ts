@@ -19,7 +19,8 @@ export type QueryParams = Record<string, string | number>;
  * Row formats the consumer sends: JSONEachRow (objects keyed by column), JSONCompactEachRow (one array per row,
  * values in the order of the insert's column list) and RowBinary (typed little-endian values in that order).
  */
-export type RowFormat = 'JSONEachRow' | 'JSONCompactEachRow' | 'RowBinary';
+export const ROW_FORMATS = ['RowBinary', 'JSONCompactEachRow', 'JSONEachRow'] as const;
+export type RowFormat = (typeof ROW_FORMATS)[number];
 
 /** How a batch's rows are written: the format and, for positional formats, the insert's column list. */
 export interface RowLayout {

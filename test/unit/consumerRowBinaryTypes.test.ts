@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { ClickHouseRows } from '../../consumer/clickhouseRows.ts';
 import { PartitionBatch } from '../../consumer/partitionBatch.ts';
 import type { RowEncoder } from '../../consumer/rowBinary.ts';
+import type { RowFormat } from '../../consumer/sink.ts';
 import { TableWriter } from '../../consumer/tableWriter.ts';
 import { prng } from '../../producer/syntheticEvents.ts';
 import { DecodeError } from '../../runtime/errors.ts';
@@ -113,7 +114,7 @@ function records(count: number, seed: number): Record<string, unknown>[] {
   return out;
 }
 
-async function writerFor(table: string, format: 'RowBinary' | 'JSONCompactEachRow' | 'JSONEachRow'): Promise<RowEncoder> {
+async function writerFor(table: string, format: RowFormat): Promise<RowEncoder> {
   const writer = new TableWriter({
     describe: () => sink.describe(table), rowBinary: format === 'RowBinary', format: format === 'RowBinary' ? 'JSONCompactEachRow' : format, schemas: { url: 'test', cachedType: () => type },
   });
