@@ -7,10 +7,8 @@
 import type { Type } from 'avsc';
 import { expect } from 'vitest';
 import { ClickHouseRows } from '../consumer/clickhouseRows.ts';
-import { decodeFramed } from '../consumer/decoder.ts';
 import { PartitionBatch } from '../consumer/partitionBatch.ts';
 import type { RowEncoder } from '../consumer/rowBinary.ts';
-import { RowWriter } from '../consumer/rowWriter.ts';
 import type { Sink, TableColumn } from '../consumer/sink.ts';
 import { TableWriter } from '../consumer/tableWriter.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
@@ -65,17 +63,11 @@ export function records(count: number): { id: number; record: object }[] {
   return out;
 }
 
-/** The JSON path's encoder, as TableWriter builds it for a table without RowBinary. */
-export function jsonEncoder(columns: readonly TableColumn[], format: 'JSONEachRow' | 'JSONCompactEachRow'): (id: number) => RowEncoder {
-  const writer = new RowWriter({ columns, format });
-  return (id) => ({
-    layout: writer.layout,
-    encode(value, out, topic, partition, _offset, offsetText) {
-      const line = writer.line(decodeFramed(value, id, schemas.get(id)!), topic, partition, offsetText);
-      out.reserve(line.length * 3);
-      out.bytes += out.buf.write(line, out.bytes, 'utf8');
-    },
-  });
+/** The JSON path's encoder per schema id: the consumer's own (TableWriter without RowBinary) for these columns. */
+export async function jsonEncoder(columns: readonly TableColumn[], format: 'JSONEachRow' | 'JSONCompactEachRow'): Promise<(id: number) => RowEncoder> {
+  const writer = new TableWriter({ describe: async () => [...columns], format, schemas: { url: 'test', cachedType: (id) => schemas.get(id) } });
+  await writer.start();
+  return (id) => writer.encoderFor(frame(id, Buffer.alloc(0)));
 }
 
 export async function table(sink: Sink, name: string, dialect: Dialect): Promise<TableColumn[]> {
@@ -120,7 +112,7 @@ export async function sameRowsBothWays(sink: Sink, prefix: string, dialect: Dial
   const columns = await table(sink, `${prefix}_json`, dialect);
   await table(sink, `${prefix}_bin`, dialect);
   const input = records(2000);
-  const json = jsonEncoder(columns, dialect === 'legacy' ? 'JSONEachRow' : 'JSONCompactEachRow');
+  const json = await jsonEncoder(columns, dialect === 'legacy' ? 'JSONEachRow' : 'JSONCompactEachRow');
   // Version 1 and 2 fill the same column list (the v2 columns have literal defaults): one layout, one batch.
   const tw = new TableWriter({ describe: () => sink.describe(`${prefix}_bin`), rowBinary: true, schemas: { url: 'test', cachedType: (id) => schemas.get(id) } });
   await tw.start();

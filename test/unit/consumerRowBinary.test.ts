@@ -26,7 +26,7 @@ describe('RowBinary transcoder: the same rows as the JSON path (unit, embedded C
 
   it('refuses the records the JSON path refuses, for the same reason: out of range, truncated at every byte, trailing bytes, bad union index', async () => {
     const columns = await table(sink, 'rb_refuse', 'current');
-    const json = jsonEncoder(columns, 'JSONCompactEachRow')(1);
+    const json = (await jsonEncoder(columns, 'JSONCompactEachRow'))(1);
     const plan = compileRowBinary(apiCallTypeV1, columns);
     if (!('encoder' in plan)) throw new Error(plan.unsupported);
     const [good] = new SyntheticEvents({ seed: 2 }).take(1) as [ApiCallEvent];
@@ -67,7 +67,7 @@ describe('RowBinary transcoder: the same rows as the JSON path (unit, embedded C
 
   it('random byte damage: the transcoder never writes a row the JSON path would refuse, nor refuses one it would take', async () => {
     const columns = await table(sink, 'rb_fuzz', 'legacy');
-    const json = jsonEncoder(columns, 'JSONEachRow');
+    const json = await jsonEncoder(columns, 'JSONEachRow');
     const plan = compileRowBinary(apiCallTypeV1, columns);
     if (!('encoder' in plan)) throw new Error(plan.unsupported);
     const random = prng(99);
@@ -134,7 +134,7 @@ describe('RowBinary transcoder: the same rows as the JSON path (unit, embedded C
     if (!('encoder' in plan)) throw new Error(plan.unsupported);
     const input = new SyntheticEvents({ seed: 6 }).take(2).map((record) => ({ id: 1, record }));
     // JSONEachRow leaves the columns the record lacks to ClickHouse, which computes their defaults.
-    await fill(sink, 'rb_number_defaults_json', jsonEncoder(columns, 'JSONEachRow'), input);
+    await fill(sink, 'rb_number_defaults_json', await jsonEncoder(columns, 'JSONEachRow'), input);
     await fill(sink, 'rb_number_defaults_bin', () => plan.encoder, input);
     const read = (name: string) => sink.query<Record<string, unknown>>(`SELECT since, since_ms, since_half, big, huge, small FROM ${name} ORDER BY _offset`);
     const [json, binary] = [await read('rb_number_defaults_json'), await read('rb_number_defaults_bin')];
