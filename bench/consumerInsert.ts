@@ -3,7 +3,7 @@
  * (the embedded engine, in this process), per row format and per table variant, from system.query_log.
  * The rows are the benchmark's synthetic events, decoded and written by the consumer's own row writer.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';

@@ -655,7 +655,7 @@ function generate(kinds: Int8Array, nullBranch: Int8Array, valueBranch: Int8Arra
   const code: string[] = [];
   const emit = (line: string) => code.push(line);
   const varint = (target: string) => `b = src[pos]; if (b < 128) { ${target} = (b >>> 1) ^ -(b & 1); pos++; } else { ${target} = h.long(src, pos); pos = h.at; }`;
-  emit('const end = src.length; let pos = 5; let b = 0; let u = 0;');
+  emit(`const end = src.length; let pos = ${HEADER_SIZE}; let b = 0; let u = 0;`);
   for (let i = 0; i < kinds.length; i++) emit(`let n${i} = 0, s${i} = 0, l${i} = 0, z${i} = 0, o${i};`);
   // Pass 1.
   for (let i = 0; i < kinds.length; i++) {
