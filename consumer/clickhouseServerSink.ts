@@ -136,7 +136,7 @@ export class ClickHouseServerSink implements Sink {
  * would read the bytes with the new type: garbage, no error). One DESCRIBE per insert; an ALTER landing between it
  * and the insert is not caught.
  */
-export async function checkColumnTypes(sink: Sink, table: string, columns: readonly string[], types: readonly string[]): Promise<void> {
+async function checkColumnTypes(sink: Sink, table: string, columns: readonly string[], types: readonly string[]): Promise<void> {
   const now = new Map((await sink.describe(table)).map((c) => [c.name, c.type]));
   const changed = columns.flatMap((c, i) => (now.get(c) === types[i] ? [] : [`${c} was ${types[i]}, now ${now.get(c) ?? 'gone'}`]));
   if (changed.length > 0) throw new ColumnsChangedError(`table ${table} changed under rows waiting to be inserted: ${changed.join('; ')}`);

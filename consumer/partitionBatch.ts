@@ -160,10 +160,6 @@ export class PartitionBatch implements ByteOut {
     return part;
   }
 
-  lineAt(index: number): string {
-    return this.buf.toString('utf8', this.starts[index]!, this.end(index));
-  }
-
   /** A copy of a row's bytes as sent (a JSON line or a RowBinary row). */
   rowAt(index: number): Buffer {
     return Buffer.from(this.buf.subarray(this.starts[index]!, this.end(index)));

@@ -64,7 +64,7 @@ interface ColumnType {
 const STRINGISH = /^(LowCardinality\()?String\)?$/;
 
 /** The column type's RowBinary plan, or a reason it has none here. */
-export function columnType(type: string): ColumnType | string {
+function columnType(type: string): ColumnType | string {
   const { base, nullable } = unwrap(type);
   // Every plan has the same fields in the same order (one object shape for the hot loop).
   const plan = (kind: number, fixedBytes: number, extra: Partial<ColumnType> = {}): ColumnType => ({
@@ -134,7 +134,7 @@ const unquote = (text: string) => text.replace(/\\(.)/g, (_, c: string) => ESCAP
  * A column's default as a value, when DESCRIBE shows a literal (or nothing: the type's zero value); undefined when
  * the default is an expression only ClickHouse can evaluate (`now()`, another column).
  */
-export function literalDefault(column: TableColumn, type: ColumnType): { value: unknown } | undefined {
+function literalDefault(column: TableColumn, type: ColumnType): { value: unknown } | undefined {
   let expression = (column.defaultExpression ?? '').trim();
   // Old servers show `DEFAULT 0` on a UInt16 column as CAST(0, 'UInt16'): the literal inside is the value.
   const cast = /^CAST\((.*?)(?:,\s*'[^']*'|\s+AS\s+[\w(), ']+)\)$/i.exec(expression);
@@ -279,7 +279,7 @@ function writeText(out: ByteOut, text: string): void {
  * Any JavaScript value (as avsc decodes it, or a column default) into a column, with the JSON row writer's checks.
  * `undefined` is not a value (the caller writes the column's default instead).
  */
-export function writeValue(out: ByteOut, type: ColumnType, value: unknown, column: string): void {
+function writeValue(out: ByteOut, type: ColumnType, value: unknown, column: string): void {
   out.reserve(type.fixedBytes + 1);
   if (value === null) {
     if (!type.nullable) throw misfit(column, 'is null but the column is not Nullable');

@@ -98,7 +98,7 @@ describe('PartitionBatch', () => {
     expect(b.bytes).toBe(Buffer.byteLength(lines.join('')));
     expect(b.body().body.toString('utf8')).toBe(lines.join(''));
     expect(b.body(new Set([11, 12])).body.toString('utf8')).toBe(lines[0]! + lines[3]!);
-    expect(b.lineAt(1)).toBe(lines[1]);
+    expect(b.rowAt(1).toString('utf8')).toBe(lines[1]);
     const half = b.slice(1, 3);
     expect(half.offsets()).toEqual([11, 12]);
     expect(half.body().body.toString('utf8')).toBe(lines[1]! + lines[2]!);
