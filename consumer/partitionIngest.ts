@@ -152,13 +152,18 @@ export class PartitionIngest {
     return found.length;
   }
 
+  /** When the pending batch was opened: now for its first offset (the batch keeps only that), no clock read per message. */
+  private openedAt(): number {
+    return this.batch.isEmpty ? this.now() : this.batch.openedAt;
+  }
+
   /** Whether the message at `offset` must be decoded and added. Synchronous; call for every message in order. */
   admit(offset: number): boolean {
     if (offset < this.expected) return false;
     this.expected = offset + 1;
     const stored = this.stored!;
     if (stored.size > 0 && stored.delete(offset)) {
-      this.batch.addStored(offset, this.now());
+      this.batch.addStored(offset, this.openedAt());
       return false;
     }
     return true;
@@ -166,16 +171,16 @@ export class PartitionIngest {
 
   /** `layout`: the writer's (RowWriter.layout); a batch holds rows of one layout, flush before it changes. */
   addRow(offset: number, line: string, layout?: RowLayout): void {
-    this.batch.addRow(offset, line, this.now(), layout);
+    this.batch.addRow(offset, line, this.openedAt(), layout);
   }
 
   /** Encodes a message's value into the pending batch (see PartitionBatch.addEncoded); throws DecodeError, adding nothing. */
   addEncoded(offset: number, encoder: RowEncoder, value: Buffer, offsetText: string): void {
-    this.batch.addEncoded(offset, this.now(), encoder, value, this.partition, offsetText);
+    this.batch.addEncoded(offset, this.openedAt(), encoder, value, this.partition, offsetText);
   }
 
   addDeadLetter(offset: number, letter: DeadLetter): void {
-    this.batch.addDeadLetter(offset, letter, this.now());
+    this.batch.addDeadLetter(offset, letter, this.openedAt());
   }
 
   /** Why the pending batch should be flushed now, if it should. Age counts only when `caughtUp`. */
