@@ -19,7 +19,7 @@ import { startHealthServer } from '../consumer/healthServer.ts';
 import { ConsumerMetrics } from '../consumer/metrics.ts';
 import { openSink } from '../consumer/openSink.ts';
 import { DEFAULT_TUNING, type ConsumerTuning } from '../consumer/options.ts';
-import type { CrashPoint } from '../consumer/partitionIngest.ts';
+import { CRASH_POINTS, type CrashPoint } from '../consumer/partitionIngest.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { ROW_FORMATS, checkTableName, type RowFormat, type Sink } from '../consumer/sink.ts';
 import { ConfigError, describeError } from '../runtime/errors.ts';
@@ -40,6 +40,9 @@ export interface SecurityFlags {
 }
 
 const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/** A ClickHouse request taking longer is given up (and, for an insert, fenced before anything else is tried). */
+export const DEFAULT_CLICKHOUSE_TIMEOUT_MS = 20_000;
 
 /**
  * Kafka TLS and SASL from flags and the environment. The SASL password is read from KAFKA_SASL_PASSWORD only
@@ -87,6 +90,7 @@ interface ConsumeFlags extends EndpointFlags, SecurityFlags {
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
   shutdownDeadlineMs: number;
+  clickhouseTimeoutMs?: number;
   metricsPort: number;
   metricsHost: string;
   clickhouseCa?: string;
@@ -103,7 +107,7 @@ export function parseCrashAt(value: string): CrashAt {
   const [list = '', p = '0.05'] = value.split(':');
   const points = new Set(list.split(',').filter((x) => x.length > 0));
   for (const point of points) {
-    if (!['before-insert', 'after-insert', 'after-commit'].includes(point)) throw new InvalidArgumentError(`unknown crash point ${point}`);
+    if (!(CRASH_POINTS as readonly string[]).includes(point)) throw new InvalidArgumentError(`unknown crash point ${point}`);
   }
   const probability = Number(p);
   if (!(probability > 0 && probability <= 1)) throw new InvalidArgumentError('expected a probability in (0, 1]');
@@ -131,6 +135,7 @@ export function registerConsume(program: Command): void {
     .option('--heartbeat-interval-ms <ms>', 'Kafka heartbeat interval', positiveInt, d.heartbeatIntervalMs)
     .option('--rebalance-timeout-ms <ms>', 'Kafka rebalance timeout (longer than any insert)', positiveInt, d.rebalanceTimeoutMs)
     .option('--shutdown-deadline-ms <ms>', 'exit at the latest this long after SIGTERM', positiveInt, d.shutdownDeadlineMs)
+    .option('--clickhouse-timeout-ms <ms>', `give up on a ClickHouse request after this long, below the rebalance timeout (default ${DEFAULT_CLICKHOUSE_TIMEOUT_MS}, at most half the rebalance timeout)`, positiveInt)
     .option('--metrics-port <port>', 'port for /metrics, /healthz, /readyz (0: any free port)', nonNegativeInt, 9464)
     .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
     .option('--kafka-tls', 'connect to Kafka over TLS (system CAs unless --kafka-ca)')
@@ -152,6 +157,11 @@ export function registerConsume(program: Command): void {
 
 async function runConsume(flags: ConsumeFlags): Promise<number> {
   const endpoints = resolveEndpoints(flags);
+  // eachBatch must end within the rebalance timeout: a ClickHouse request may not take longer.
+  const clickhouseTimeoutMs = flags.clickhouseTimeoutMs ?? Math.min(DEFAULT_CLICKHOUSE_TIMEOUT_MS, Math.floor(flags.rebalanceTimeoutMs / 2));
+  if (clickhouseTimeoutMs >= flags.rebalanceTimeoutMs) {
+    throw new ConfigError(`--clickhouse-timeout-ms (${clickhouseTimeoutMs}) must be below --rebalance-timeout-ms (${flags.rebalanceTimeoutMs})`);
+  }
   const tuning: ConsumerTuning = {
     maxBatchRows: flags.batchRows,
     maxBatchBytes: flags.batchBytes,
@@ -165,7 +175,10 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   const logger = createLogger('apilog-consume', process.env['APILOG_LOG_LEVEL'] ?? 'info');
   // One Kafka target, TLS and SASL included, for the preflight and for the consumer's own client.
   const kafkaTarget: KafkaTarget = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
-  const sink = openSink(endpoints.clickhouse, flags.clickhouseCa !== undefined ? { caCert: readFileSync(flags.clickhouseCa) } : {});
+  const sink = openSink(endpoints.clickhouse, {
+    requestTimeoutMs: clickhouseTimeoutMs,
+    ...(flags.clickhouseCa !== undefined ? { caCert: readFileSync(flags.clickhouseCa) } : {}),
+  });
   const registry = new SchemaRegistryClient({ url: endpoints.registry });
   // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
   // supervisor would do the same, slower); until then nothing is fetched and nothing committed. A broker that

@@ -12,7 +12,7 @@
  * retried with backoff and jitter while fetching stops (nothing is committed meanwhile); a partition lost to a
  * rebalance is abandoned and rewound; any other error is fatal (`onFatal`), and a restart recovers exactly.
  */
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { ConfigError, DecodeError, describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
@@ -23,7 +23,7 @@ import { DeadLetterWriter } from './deadLetters.ts';
 import { prefetchSchemas, schemaIds } from './decoder.ts';
 import { ConsumerMetrics } from './metrics.ts';
 import { fetchSizes, resolveTuning, type ConsumerTuning, type ResolvedTuning } from './options.ts';
-import { PartitionIngest, PartitionLostError, type CrashPoint, type IngestObserver, type PartitionLease } from './partitionIngest.ts';
+import { PartitionIngest, PartitionLostError, ReformConflictError, type CommittedOffset, type CrashPoint, type IngestObserver, type PartitionLease } from './partitionIngest.ts';
 import { isLegacyServer } from './apiCallsTable.ts';
 import type { RowFormat, Sink } from './sink.ts';
 import { TableWriter } from './tableWriter.ts';
@@ -71,7 +71,11 @@ export class ApiCallConsumer {
   readonly metrics: ConsumerMetrics;
   readonly tuning: ResolvedTuning;
   private readonly consumer: Consumer;
+  /** Reads the committed offsets' metadata (the ledger), which kafkajs's consumer does not expose. */
+  private readonly admin: Admin;
   private readonly deadLetters: DeadLetterWriter;
+  /** Intents whose batch could not be formed again (see PartitionIngest.cutForLayout). */
+  private readonly unreformable = new Set<string>();
   private readonly rows: ClickHouseRows;
   private readonly backoff: BackoffPolicy;
   private readonly observer: IngestObserver;
@@ -92,6 +96,7 @@ export class ApiCallConsumer {
     this.rows = new ClickHouseRows(options.sink, options.table);
     this.backoff = { initialMs: t.retryInitialMs, maxMs: t.retryMaxMs };
     this.deadLetters = new DeadLetterWriter(options.kafka, options.deadLetterTopic);
+    this.admin = options.kafka.admin();
     const base = this.metrics.observer(options.logger);
     // Stats for callers and tests, metrics for operators, from the same events.
     this.observer = {
@@ -178,6 +183,14 @@ export class ApiCallConsumer {
         throw new ConfigError(`table ${this.options.table} has no ${required} column: exactly-once ingestion stores each row's Kafka coordinates`);
       }
     }
+    await this.rows.start();
+    logger.info(
+      { table, deduplicates: this.rows.deduplicates, entries: this.rows.fences },
+      this.rows.deduplicates
+        ? 'inserts carry deduplication tokens: a batch sent again lands once in the table and its rollups'
+        : 'the table does not deduplicate inserts: a batch whose insert failed is completed from its stored offsets',
+    );
+    await this.admin.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.options.topic], fromBeginning: this.options.fromBeginning ?? true });
     await this.consumer.run({
@@ -195,19 +208,22 @@ export class ApiCallConsumer {
   }
 
   private lease(payload: EachBatchPayload, generation: number): PartitionLease & { readonly rebalancing: boolean } {
-    const { sessionTimeoutMs } = this.tuning;
-    const where = `${payload.batch.topic}:${payload.batch.partition}`;
+    const { sessionTimeoutMs, rebalanceTimeoutMs } = this.tuning;
+    const { topic, partition } = payload.batch;
+    const where = `${topic}:${partition}`;
     let lost = false;
     let rebalancing = false;
+    /** When the first retried failure of this eachBatch happened: retries stop a rebalance timeout later. */
+    let failingSince: number | undefined;
     const heartbeat = async (): Promise<void> => {
       try {
         await payload.heartbeat();
       } catch (error) {
         const type = kafkaErrorType(error);
         if (type === 'REBALANCE_IN_PROGRESS') {
-          // The coordinator waits for this member to rejoin; kafkajs rejoins after eachBatch returns. Finish now.
+          // The coordinator waits for this member to rejoin; kafkajs rejoins after eachBatch returns. No new attempt
+          // starts (check() throws): the batch is abandoned and eachBatch returns at once. Not a successful heartbeat.
           rebalancing = true;
-          this.lastHeartbeat = Date.now();
         } else if (LOST_TYPES.has(String(type))) {
           lost = true;
         } else {
@@ -221,20 +237,33 @@ export class ApiCallConsumer {
       },
       check: () => {
         if (lost || generation !== this.generation || payload.isStale()) throw new PartitionLostError(where);
+        if (rebalancing) throw new PartitionLostError(`${where} (the group is rebalancing)`);
         // No successful heartbeat for half a session: the coordinator may be about to expire this member, and an
         // insert started now could land after another member took the partition over.
         if (Date.now() - this.lastHeartbeat > sessionTimeoutMs / 2) throw new PartitionLostError(`${where} (no heartbeat for ${Date.now() - this.lastHeartbeat} ms)`);
+        // eachBatch must return within the rebalance timeout, or the group goes on without this member.
+        if (failingSince !== undefined && Date.now() - failingSince > rebalanceTimeoutMs) {
+          throw new PartitionLostError(`${where} (retried for ${Date.now() - failingSince} ms, longer than the rebalance timeout)`);
+        }
+      },
+      failed: () => {
+        failingSince ??= Date.now();
       },
       heartbeat,
-      commit: async (nextOffset) => {
+      commit: async (offset, metadata) => {
         try {
           await payload.commitOffsetsIfNecessary({
-            topics: [{ topic: payload.batch.topic, partitions: [{ partition: payload.batch.partition, offset: String(nextOffset) }] }],
+            topics: [{ topic, partitions: [{ partition, offset: String(offset), metadata } as { partition: number; offset: string }] }],
           });
         } catch (error) {
           if (LOST_TYPES.has(String(kafkaErrorType(error)))) throw new PartitionLostError(`${where} (commit refused: ${describeError(error)})`);
           throw error;
         }
+      },
+      committed: async (): Promise<CommittedOffset> => {
+        const [found] = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] });
+        const p = found?.partitions.find((x) => x.partition === partition);
+        return { offset: p === undefined ? -1 : Number(p.offset), metadata: p?.metadata ?? null };
       },
     };
   }
@@ -250,7 +279,7 @@ export class ApiCallConsumer {
     let ingest = this.ingests.get(partition);
     if (ingest === undefined) {
       ingest = new PartitionIngest(topic, partition, {
-        rows: this.rows, deadLetters: this.deadLetters, backoff: this.backoff, observer: this.observer,
+        rows: this.rows, deadLetters: this.deadLetters, backoff: this.backoff, observer: this.observer, unreformable: this.unreformable,
         ...(this.options.crashPoint ? { crashPoint: this.options.crashPoint } : {}),
       });
       this.ingests.set(partition, ingest);
@@ -258,9 +287,10 @@ export class ApiCallConsumer {
     try {
       if (!ingest.recovered) {
         const from = Number(batch.firstOffset());
-        const stored = await ingest.recover(from, lease);
-        logger.info({ partition: `${topic}:${partition}`, from, stored, generation }, 'partition recovered from ClickHouse');
+        const recovery = await ingest.recover(from, lease);
+        logger.info({ partition: `${topic}:${partition}`, from, ...recovery, generation }, 'partition recovered from ClickHouse');
       }
+      await ingest.prepare(Number(batch.firstOffset()), Number(batch.lastOffset()), lease);
       const table = this.table!;
       const ids = schemaIds(batch.messages);
       await ingest.retry('schemas', lease, () => prefetchSchemas(ids, registry));
@@ -268,6 +298,11 @@ export class ApiCallConsumer {
       await ingest.retry('schemas', lease, () => table.prepare(ids));
       for (const message of batch.messages) {
         const offset = Number(message.offset);
+        if (ingest.reformComplete) {
+          // A batch formed again after a recovery is complete: it is sent as it was, nothing after it joins it.
+          if (ingest.flushing) await ingest.settle();
+          ingest.startFlush(lease);
+        }
         if (!ingest.admit(offset)) continue;
         let error: DecodeError;
         try {
@@ -275,10 +310,10 @@ export class ApiCallConsumer {
           if (ingest.pending.rows > 0 && ingest.pending.layout !== encoder.layout) {
             // Another column list (a writer schema that fills other columns): its rows go in their own insert.
             if (ingest.flushing) await ingest.settle();
-            ingest.startFlush(lease);
+            ingest.cutForLayout(lease);
           }
           ingest.addEncoded(offset, encoder, message.value!, message.offset);
-          if (ingest.pending.rows >= t.maxBatchRows || ingest.pending.bytes >= t.maxBatchBytes) {
+          if (ingest.canCut && (ingest.pending.rows >= t.maxBatchRows || ingest.pending.bytes >= t.maxBatchBytes)) {
             // The batch is full: insert it while the rest of this fetch is encoded; at most one insert in flight.
             if (ingest.flushing) await ingest.settle();
             ingest.startFlush(lease);
@@ -296,7 +331,9 @@ export class ApiCallConsumer {
       payload.resolveOffset(batch.lastOffset());
       const caughtUp = Number(batch.highWatermark) <= Number(batch.lastOffset()) + 1;
       if (caughtUp && !this.draining && ingest.due(t, true) === undefined) await this.linger(ingest, lease, payload);
-      if (this.draining || lease.rebalancing || ingest.due(t, caughtUp) !== undefined) await ingest.flush(lease);
+      // Rebalancing: no new insert; the batch is abandoned (check() throws) and the next owner reads it again.
+      if (lease.rebalancing) lease.check();
+      if (ingest.canCut && (this.draining || ingest.due(t, caughtUp) !== undefined)) await ingest.flush(lease);
       const done = ingest.committed >= 0 ? ingest.committed : Number(batch.firstOffset());
       this.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - done));
     } catch (error) {
@@ -306,6 +343,11 @@ export class ApiCallConsumer {
         logger.warn({ partition: `${topic}:${partition}`, error: describeError(inflight) }, 'flush in progress failed too');
       }
       if (error instanceof PartitionLostError) {
+        this.abandon(payload, ingest, generation, error);
+        return;
+      }
+      if (error instanceof ReformConflictError) {
+        logger.error({ partition: `${topic}:${partition}`, error: error.message }, 'a batch could not be formed again: its rollups may lack rows the raw table holds');
         this.abandon(payload, ingest, generation, error);
         return;
       }
@@ -333,7 +375,7 @@ export class ApiCallConsumer {
   }
 
   /** A lost partition: drop its state and rewind kafkajs to the first offset not known durable, in case it stays ours. */
-  private abandon(payload: EachBatchPayload, ingest: PartitionIngest, generation: number, error: PartitionLostError | ColumnsChangedError): void {
+  private abandon(payload: EachBatchPayload, ingest: PartitionIngest, generation: number, error: PartitionLostError | ColumnsChangedError | ReformConflictError): void {
     const { topic, partition } = payload.batch;
     if (this.ingests.get(partition) === ingest) this.ingests.delete(partition);
     const rewindTo = ingest.durableNext;
@@ -349,5 +391,9 @@ export class ApiCallConsumer {
     this.draining = true;
     await this.consumer.disconnect();
     await this.deadLetters.close();
+    await this.admin.disconnect();
+    // No eachBatch runs any more: this process's entry table goes (a batch abandoned just now may name it; its next
+    // owner's fence finds it gone).
+    await this.rows.close().catch((error: unknown) => this.options.logger.warn({ error: describeError(error) }, 'dropping the entry table failed (the next owner drops it)'));
   }
 }

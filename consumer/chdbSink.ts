@@ -10,7 +10,7 @@ import { Session } from 'chdb';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
 import { classifyByCode } from './clickhouseErrors.ts';
 import { quoteString } from './clickhouseServerSink.ts';
-import { checkColumnName, checkTableName, type QueryParams, type RowFormat, type Sink, type TableColumn } from './sink.ts';
+import { checkColumnName, checkTableName, type InsertOptions, type QueryParams, type RowFormat, type Sink, type TableColumn } from './sink.ts';
 
 export class ChdbSink implements Sink {
   readonly kind = 'embedded' as const;
@@ -80,17 +80,17 @@ export class ChdbSink implements Sink {
     return rows.map((r) => ({ name: r.name, type: r.type, defaultKind: r.default_type, defaultExpression: r.default_expression }));
   }
 
-  async insertJsonEachRow(table: string, body: Buffer, settings: Record<string, string | number> = {}): Promise<void> {
+  async insertJsonEachRow(table: string, body: Buffer, options: InsertOptions = {}): Promise<void> {
     const session = this.open();
-    await this.wrap(() => session.insert({ table: checkTableName(table), values: body, format: 'JSONEachRow', settings }));
+    await this.wrap(() => session.insert({ table: checkTableName(table), values: body, format: 'JSONEachRow', settings: options.settings ?? {} }));
   }
 
-  async insertRows(
-    table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings: Record<string, string | number> = {}, types?: readonly string[],
-  ): Promise<void> {
+  /** `options.queryId` is not used: the engine's queries end with this process, nothing needs to find them. */
+  async insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], options: InsertOptions = {}): Promise<void> {
     const session = this.open();
+    const settings = options.settings ?? {};
     if (format === 'RowBinary') {
-      await this.insertRowBinary(table, body, columns, settings, types);
+      await this.insertRowBinary(table, body, columns, settings, options.types);
       return;
     }
     await this.wrap(() => session.insert({ table: checkTableName(table), values: body, format, columns: columns.map(checkColumnName), settings }));

@@ -1,39 +1,253 @@
 /**
  * The consumer's view of a ClickHouse table through a Sink: inserts row bodies (RowBinary, JSONEachRow or
- * JSONCompactEachRow with `null` read as the column default) and answers which Kafka
- * offsets of a partition are already stored (the `_topic`, `_partition`, `_offset` columns every row carries).
+ * JSONCompactEachRow with `null` read as the column default), answers which Kafka offsets of a partition are
+ * already stored (the `_topic`, `_partition`, `_offset` columns every row carries), and fences inserts.
+ *
+ * Fencing (server sinks). An insert sent over HTTP can outlive the attempt that sent it: a client that gave up on a
+ * slow or frozen server, or a process killed while its request waits in the server's socket buffer, leaves a request
+ * the server may run later, after the partition's next owner (or the same one, retrying) read what is stored. So a
+ * server sink never inserts into the table directly but through an *entry*: a `Null`-engine table with the table's
+ * insertable columns and a materialized view that moves every inserted block into the table (and so on into its
+ * rollups). Each process has one entry at a time, named `<table>__in_<random>`; every insert carries a query id that
+ * starts with the entry's name. To fence an entry: DROP it (an insert not yet started through it now fails with
+ * "table doesn't exist", whenever the server gets to it), then wait until `system.processes` holds no query of that
+ * entry (KILL QUERY speeds that up): an insert that started before the DROP is registered there until it ends.
+ * After `fence` resolves, nothing sent through that entry can land. The Kafka ledger (ledger.ts) names the entry of
+ * every batch before it is sent, so the next owner knows what to fence. The embedded engine runs inside the
+ * consumer's process: its inserts end with the process, and it needs no entries.
+ *
+ * Deduplication (ClickHouse 21.x and later, embedded engine included). Where the server takes
+ * `insert_deduplication_token` and the table keeps a deduplication window, every insert carries its batch's token
+ * and `deduplicate_blocks_in_dependent_materialized_views`: sending the same batch again stores it once in the table
+ * and once in each rollup, whichever of them the first attempt reached. Debian's 18.16 has neither: there the
+ * consumer reads the stored offsets of a batch whose insert failed and sends only the missing rows.
  */
-import { checkTableName, type RowLayout, type Sink } from './sink.ts';
-import type { RowStore } from './partitionIngest.ts';
+import { randomBytes } from 'node:crypto';
+import { ApilogError } from '../runtime/errors.ts';
+import { isLegacyServer } from './apiCallsTable.ts';
+import { ColumnsChangedError, clickHouseCode } from './clickhouseErrors.ts';
+import type { InsertAttempt, RowStore } from './partitionIngest.ts';
+import { quoteString } from './clickhouseServerSink.ts';
+import { checkColumnName, checkTableName, type RowLayout, type Sink } from './sink.ts';
+import type { StoredPage } from './storedOffsets.ts';
+
+/** An entry table and the column types it was created with. */
+interface Entry {
+  readonly name: string;
+  readonly types: ReadonlyMap<string, string>;
+}
+
+/** The insert went to an entry that is gone (another owner fenced it): nothing of it landed. Retriable. */
+export class EntryFencedError extends ApilogError {
+  constructor(entry: string, cause: unknown) {
+    super(`entry ${entry} was fenced (dropped) before the insert ran: nothing of it landed`, { retriable: true, cause });
+  }
+}
+
+export interface ClickHouseRowsOptions {
+  /** Extra settings sent with every insert. */
+  readonly settings?: Record<string, string | number>;
+  /** Insert through fenceable entry tables. @default true for a server, false for the embedded engine */
+  readonly entries?: boolean;
+  /** Polls system.processes this often while fencing. @default 100 */
+  readonly fencePollMs?: number;
+}
+
+const UNKNOWN_TABLE = 60;
+const TYPE_MISMATCH = 53;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class ClickHouseRows implements RowStore {
   private readonly table: string;
-  private readonly positionalSettings: Record<string, string | number>;
+  private readonly settings: Record<string, string | number>;
+  private readonly usesEntries: boolean;
+  private readonly fencePollMs: number;
+  private dedup = false;
+  private current: Entry | undefined;
+  private creating: Promise<Entry> | undefined;
 
   constructor(
     private readonly sink: Sink,
     table: string,
-    private readonly settings: Record<string, string | number> = {},
+    options: ClickHouseRowsOptions = {},
   ) {
     this.table = checkTableName(table);
-    // A compact row sends null for a field its writer schema lacks: the column's default (see RowWriterOptions.format).
-    this.positionalSettings = { ...settings, input_format_null_as_default: 1 };
+    this.settings = options.settings ?? {};
+    this.usesEntries = options.entries ?? sink.kind === 'server';
+    this.fencePollMs = options.fencePollMs ?? 100;
   }
 
-  insert(body: Buffer, _rows?: number, _batchId?: string, layout?: RowLayout): Promise<void> {
-    if (layout === undefined || layout.format === 'JSONEachRow') return this.sink.insertJsonEachRow(this.table, body, this.settings);
-    if (layout.format === 'RowBinary') return this.sink.insertRows(this.table, body, 'RowBinary', layout.columns, this.settings, layout.types);
-    return this.sink.insertRows(this.table, body, layout.format, layout.columns, this.positionalSettings);
+  /** Whether inserts carry deduplication tokens the table honours (known after `start`). */
+  get deduplicates(): boolean {
+    return this.dedup;
   }
 
-  async storedOffsets(topic: string, partition: number, from: number, to?: number): Promise<number[]> {
-    const upper = to === undefined ? '' : ' AND _offset <= {to:UInt64}';
+  /** Whether inserts go through fenceable entries. */
+  get fences(): boolean {
+    return this.usesEntries;
+  }
+
+  /** Reads what the server and the table support. */
+  async start(): Promise<void> {
+    this.dedup = await tableDeduplicates(this.sink, this.table);
+  }
+
+  /**
+   * The entry inserts go through now (undefined without entries), made if there is none. With `layout`, an entry
+   * whose columns cannot take those rows is fenced and replaced; ColumnsChangedError when even a new one cannot
+   * (the rows were encoded for column types the table no longer has).
+   */
+  async entry(layout?: RowLayout): Promise<string | undefined> {
+    if (!this.usesEntries) return undefined;
+    let entry = this.current ?? (await this.make());
+    if (layout !== undefined && !fits(entry, layout)) {
+      await this.fence(entry.name);
+      entry = this.current ?? (await this.make());
+      if (!fits(entry, layout)) throw new ColumnsChangedError(`table ${this.table} changed under rows waiting to be inserted: ${misfits(entry, layout).join('; ')}`);
+    }
+    return entry.name;
+  }
+
+  private make(): Promise<Entry> {
+    if (this.creating === undefined) {
+      this.creating = this.createEntry().then(
+        (entry) => {
+          this.current = entry;
+          this.creating = undefined;
+          return entry;
+        },
+        (error: unknown) => {
+          this.creating = undefined;
+          throw error;
+        },
+      );
+    }
+    return this.creating;
+  }
+
+  private async createEntry(): Promise<Entry> {
+    const columns = await this.sink.describe(this.table);
+    const legacy = await isLegacyServer(this.sink);
+    const name = `${this.table}__in_${randomBytes(6).toString('hex')}`;
+    const insertable = columns.filter((c) => c.defaultKind === '' || c.defaultKind === 'DEFAULT');
+    const definitions = insertable.map((c) => `${checkColumnName(c.name)} ${c.type}${c.defaultKind === 'DEFAULT' ? ` DEFAULT ${c.defaultExpression}` : ''}`);
+    // 18.16 wants the target's MATERIALIZED columns from the view; later versions compute them and refuse them.
+    const computed = legacy ? columns.filter((c) => c.defaultKind === 'MATERIALIZED').map((c) => `${c.defaultExpression} AS ${checkColumnName(c.name)}`) : [];
+    await this.sink.command(`CREATE TABLE ${name} (${definitions.join(', ')}) ENGINE = Null`);
+    try {
+      await this.sink.command(`CREATE MATERIALIZED VIEW ${name}_mv TO ${this.table} AS SELECT ${[...insertable.map((c) => c.name), ...computed].join(', ')} FROM ${name}`);
+    } catch (error) {
+      await this.sink.command(`DROP TABLE IF EXISTS ${name}`).catch(() => undefined);
+      throw error;
+    }
+    return { name, types: new Map(insertable.map((c) => [c.name, c.type])) };
+  }
+
+  /**
+   * Makes sure nothing sent through `entry` can land any more: drops it, then waits until no insert through it
+   * runs. Idempotent; the next insert of this process makes a new entry if `entry` was its current one.
+   */
+  async fence(entry: string): Promise<void> {
+    checkTableName(entry);
+    if (this.current?.name === entry) this.current = undefined;
+    await this.sink.command(`DROP TABLE IF EXISTS ${entry}`);
+    const prefix = `${entry}/`;
+    for (;;) {
+      const [running] = await this.sink.query<{ n: string | number }>('SELECT count() AS n FROM system.processes WHERE startsWith(query_id, {prefix:String})', { prefix });
+      if (Number(running?.n ?? 0) === 0) break;
+      await this.sink.query(`KILL QUERY WHERE startsWith(query_id, ${quoteString(prefix)}) ASYNC`);
+      await sleep(this.fencePollMs);
+    }
+    await this.sink.command(`DROP TABLE IF EXISTS ${entry}_mv`);
+  }
+
+  async insert(body: Buffer, _rows: number, layout?: RowLayout, attempt?: InsertAttempt): Promise<void> {
+    const target = attempt?.entry ?? this.table;
+    const settings: Record<string, string | number> =
+      this.dedup && attempt !== undefined
+        ? { ...this.settings, insert_deduplication_token: attempt.token, deduplicate_blocks_in_dependent_materialized_views: 1 }
+        : this.settings;
+    // What `fence` looks for: every insert through an entry has a query id that starts with the entry's name.
+    const queryId = attempt?.entry === undefined ? undefined : `${attempt.entry}/${attempt.label}/${randomBytes(4).toString('hex')}`;
+    try {
+      if (layout === undefined || layout.format === 'JSONEachRow') {
+        await this.sink.insertJsonEachRow(target, body, { settings, ...(queryId ? { queryId } : {}) });
+      } else if (layout.format === 'RowBinary') {
+        // Through an entry the body is read with the entry's types (checked by `entry(layout)`), and the view converts
+        // to the table's; straight into the table, the sink checks the table's types.
+        const types = attempt?.entry === undefined ? layout.types : undefined;
+        await this.sink.insertRows(target, body, 'RowBinary', layout.columns, { settings, ...(types ? { types } : {}), ...(queryId ? { queryId } : {}) });
+      } else {
+        // A compact row sends null for a field its writer schema lacks: the column's default (see RowWriterOptions.format).
+        await this.sink.insertRows(target, body, layout.format, layout.columns, { settings: { ...settings, input_format_null_as_default: 1 }, ...(queryId ? { queryId } : {}) });
+      }
+    } catch (error) {
+      const entry = attempt?.entry;
+      if (entry === undefined || !(error instanceof Error)) throw error;
+      const code = clickHouseCode(error.message);
+      if (code === UNKNOWN_TABLE && error.message.includes(entry)) throw new EntryFencedError(entry, error);
+      if (code === TYPE_MISMATCH && error.message.includes(`${entry}_mv`)) {
+        // The table's column types changed since the entry was made, and the server (18.16) does not convert in the
+        // view: nothing was stored. The entry goes; rows are encoded again for the table's types.
+        await this.fence(entry);
+        throw new ColumnsChangedError(`table ${this.table} changed under entry ${entry}: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  /** Fences this process's entry (a clean stop: nothing of it is in flight any more). */
+  async close(): Promise<void> {
+    const entry = this.current?.name;
+    if (entry !== undefined) await this.fence(entry);
+  }
+
+  async storedOffsets(topic: string, partition: number, from: number, to: number): Promise<number[]> {
     const rows = await this.sink.query<{ o: string | number }>(
-      `SELECT _offset AS o FROM ${this.table} WHERE _topic = {topic:String} AND _partition = {partition:UInt32} AND _offset >= {from:UInt64}${upper}`,
-      to === undefined ? { topic, partition, from } : { topic, partition, from, to },
+      `SELECT _offset AS o FROM ${this.table} WHERE _topic = {topic:String} AND _partition = {partition:UInt32} AND _offset >= {from:UInt64} AND _offset <= {to:UInt64}`,
+      { topic, partition, from, to },
     );
     const out = new Array<number>(rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = Number(rows[i]!.o);
     return out;
   }
+
+  async storedPages(topic: string, partition: number, from: number, pageSize: number): Promise<StoredPage[]> {
+    const rows = await this.sink.query<{ page: string | number; n: string | number; lo: string | number; hi: string | number }>(
+      `SELECT intDiv(_offset, {size:UInt64}) AS page, count() AS n, min(_offset) AS lo, max(_offset) AS hi FROM ${this.table}
+       WHERE _topic = {topic:String} AND _partition = {partition:UInt32} AND _offset >= {from:UInt64} GROUP BY page ORDER BY page`,
+      { topic, partition, from, size: pageSize },
+    );
+    return rows.map((r) => ({ page: Number(r.page), rows: Number(r.n), lo: Number(r.lo), hi: Number(r.hi) }));
+  }
 }
+
+function misfits(entry: Entry, layout: RowLayout): string[] {
+  return layout.columns.flatMap((c, i) => {
+    const type = entry.types.get(c);
+    if (type === undefined) return [`${c} is not a column of entry ${entry.name}`];
+    const wanted = layout.types?.[i];
+    return wanted !== undefined && wanted !== type ? [`${c} was ${wanted}, now ${type}`] : [];
+  });
+}
+
+const fits = (entry: Entry, layout: RowLayout) => misfits(entry, layout).length === 0;
+
+/**
+ * Whether a repeated insert with the same `insert_deduplication_token` lands once in `table`: the server takes the
+ * setting, and the table is Replicated (deduplicates by default) or has a non-replicated deduplication window.
+ */
+export async function tableDeduplicates(sink: Sink, table: string): Promise<boolean> {
+  const [setting] = await sink.query<{ n: string | number }>("SELECT count() AS n FROM system.settings WHERE name = 'insert_deduplication_token'");
+  if (Number(setting?.n ?? 0) === 0) return false;
+  const dot = table.indexOf('.');
+  const [row] = await sink.query<{ engine: string; engine_full: string }>(
+    dot < 0
+      ? 'SELECT engine, engine_full FROM system.tables WHERE database = currentDatabase() AND name = {name:String}'
+      : 'SELECT engine, engine_full FROM system.tables WHERE database = {db:String} AND name = {name:String}',
+    dot < 0 ? { name: table } : { db: table.slice(0, dot), name: table.slice(dot + 1) },
+  );
+  if (row === undefined) return false;
+  return row.engine.startsWith('Replicated') || /non_replicated_deduplication_window\s*=\s*[1-9]/.test(row.engine_full);
+}
+

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
 import { ColumnsChangedError, classifyByCode } from './clickhouseErrors.ts';
-import { checkColumnName, checkTableName, type QueryParams, type RowFormat, type Sink, type TableColumn } from './sink.ts';
+import { checkColumnName, checkTableName, type InsertOptions, type QueryParams, type RowFormat, type Sink, type TableColumn } from './sink.ts';
 
 export interface ServerSinkOptions {
   /** http(s)://[user:password@]host:port[/database] */
@@ -91,28 +91,28 @@ export class ClickHouseServerSink implements Sink {
     return rows.map((r) => ({ name: r.name, type: r.type, defaultKind: r.default_type, defaultExpression: r.default_expression }));
   }
 
-  async insertJsonEachRow(table: string, body: Buffer, settings: Record<string, string | number> = {}): Promise<void> {
+  async insertJsonEachRow(table: string, body: Buffer, options: InsertOptions = {}): Promise<void> {
     await this.wrap(async () => {
       const result = await this.client.exec({
         query: `INSERT INTO ${checkTableName(table)} FORMAT JSONEachRow`,
         values: Readable.from([body]),
-        clickhouse_settings: settings,
+        clickhouse_settings: options.settings ?? {},
+        ...(options.queryId !== undefined ? { query_id: options.queryId } : {}),
       });
       // The response body is empty for an insert; drain it so the socket returns to the pool.
       for await (const _ of result.stream) void _;
     });
   }
 
-  async insertRows(
-    table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings: Record<string, string | number> = {}, types?: readonly string[],
-  ): Promise<void> {
+  async insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], options: InsertOptions = {}): Promise<void> {
     const list = columns.map(checkColumnName).join(', ');
-    if (types !== undefined) await checkColumnTypes(this, table, columns, types);
+    if (options.types !== undefined) await checkColumnTypes(this, table, columns, options.types);
     await this.wrap(async () => {
       const result = await this.client.exec({
         query: `INSERT INTO ${checkTableName(table)} (${list}) FORMAT ${format}`,
         values: Readable.from([body]),
-        clickhouse_settings: settings,
+        clickhouse_settings: options.settings ?? {},
+        ...(options.queryId !== undefined ? { query_id: options.queryId } : {}),
       });
       for await (const _ of result.stream) void _;
     });

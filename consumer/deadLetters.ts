@@ -22,6 +22,16 @@ export interface DeadLetter {
 
 export const deadLetterTopicFor = (topic: string) => `${topic}.dead-letter`;
 
+/** Bytes of letters sent in one request: well under the broker's default message.max.bytes (1 MiB). */
+const DEAD_LETTER_CHUNK_BYTES = 512 * 1024;
+
+/** About the bytes a letter takes in a record batch: key, value, headers and per-record overhead. */
+function letterSize(message: Message): number {
+  let size = 64 + (message.key?.length ?? 0) + (message.value?.length ?? 0);
+  for (const [k, v] of Object.entries(message.headers ?? {})) size += k.length + (typeof v === 'string' ? Buffer.byteLength(v) : (v as Buffer | undefined)?.length ?? 0);
+  return size;
+}
+
 export class DeadLetterWriter {
   private readonly producer: Producer;
   private connected = false;
@@ -51,7 +61,21 @@ export class DeadLetterWriter {
         ...(l.row ? { 'apilog.row.format': l.row.format, 'apilog.row.columns': l.row.columns.join(',') } : {}),
       },
     }));
-    await this.producer.send({ topic: this.topic, acks: -1, messages });
+    // One record batch must stay under the broker's message.max.bytes (1 MiB by default): a batch that ClickHouse
+    // rejected row by row can make thousands of letters. Sent in order, a chunk at a time.
+    let chunk: Message[] = [];
+    let bytes = 0;
+    for (const message of messages) {
+      const size = letterSize(message);
+      if (chunk.length > 0 && bytes + size > DEAD_LETTER_CHUNK_BYTES) {
+        await this.producer.send({ topic: this.topic, acks: -1, messages: chunk });
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(message);
+      bytes += size;
+    }
+    if (chunk.length > 0) await this.producer.send({ topic: this.topic, acks: -1, messages: chunk });
   }
 
   async close(): Promise<void> {

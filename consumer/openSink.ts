@@ -7,8 +7,12 @@ export function isServerUrl(target: string): boolean {
   return /^https?:\/\//i.test(target);
 }
 
-/** `caCert`: PEM CA for an https:// server signed by a private CA. */
-export function openSink(target: string, options: { caCert?: Buffer } = {}): Sink {
+/** `caCert`: PEM CA for an https:// server signed by a private CA; `requestTimeoutMs`: see ServerSinkOptions. */
+export function openSink(target: string, options: { caCert?: Buffer; requestTimeoutMs?: number } = {}): Sink {
   if (!isServerUrl(target)) return new ChdbSink(target);
-  return new ClickHouseServerSink(options.caCert === undefined ? { url: target } : { url: target, caCert: options.caCert });
+  return new ClickHouseServerSink({
+    url: target,
+    ...(options.caCert !== undefined ? { caCert: options.caCert } : {}),
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+  });
 }

@@ -27,6 +27,11 @@ export class PartitionBatch implements ByteOut {
   skipped = 0;
   /** The layout of the rows (the writer's), set by the first row; undefined while the batch has none. */
   layout: RowLayout | undefined;
+  /**
+   * The deduplication token its inserts carry: set when it is flushed (a new one), or to the ledger's token when the
+   * batch is one formed again after a recovery.
+   */
+  token: string | undefined;
 
   /**
    * `capacity`: bytes to start with. The consumer passes the size of the partition's previous batch, so a steady

@@ -1,51 +1,76 @@
 /**
  * Exactly-once ingestion of one Kafka partition into ClickHouse, with no state store beyond Kafka and ClickHouse.
  *
- * Every row carries its `_topic`, `_partition`, `_offset`. ClickHouse is the source of truth; the Kafka commit only
- * records progress (lag) and bounds how far back recovery must look.
+ * Every row carries its `_topic`, `_partition`, `_offset`. The partition's committed Kafka offset carries a
+ * write-ahead ledger (ledger.ts): before a batch is sent, its range, token and entry; after it is durable, "clean".
+ * The group coordinator takes commits only from the current generation, so a new owner reads the last word of every
+ * earlier one.
  *
  * The contract, per partition, for one owner (one PartitionIngest per partition per group generation):
- * 1. `recover(from)` before the first message: reads the offsets ≥ `from` already stored (left by an owner that
- *    crashed between insert and commit, or in the middle of an insert that became several parts). They are skipped,
- *    exactly those, never re-inserted. The set is bounded: the committed offset trails what is stored by at most
- *    the batches whose commit failed, each at most `maxBatchRows`.
+ * 1. `recover(from)` before the first message reads the ledger. Clean: nothing after it was sent, nothing to look
+ *    for. An intent for [C, L]: its entry is fenced first (nothing the earlier owner sent can land after this), then
+ *    the offsets of [C, L] already stored are read (one batch at most). If some are, and the table deduplicates, the
+ *    same batch is formed again (`reform`) and sent with the same token: the table and each of its rollups take it
+ *    once, whichever of them the first attempt reached. Without deduplication (18.16) those offsets are skipped. No
+ *    ledger of ours (a new group on an existing table, offsets reset): ClickHouse is read page by page
+ *    (storedOffsets.ts), so the work does not grow with the table.
  * 2. `admit(offset)` for every fetched message, in order: false for offsets already taken (a re-fetch) or stored.
- *    The caller decodes admitted messages and calls `addRow` or `addDeadLetter`. No await per message.
- * 3. `flush(lease)` (or `startFlush(lease)` … `settle()`): insert the rows; if an insert fails retriably, its outcome is unknown (a part may have
- *    landed), so the stored offsets of the batch's range are read again and only the missing rows are retried.
- *    Rows ClickHouse rejects as data errors are isolated by splitting and dead-lettered. Then the dead letters are
- *    sent, and only then is `nextOffset` committed to Kafka.
- *    `startFlush` runs the same steps while the caller keeps admitting and adding messages into the next batch
- *    (decoding overlaps the insert). At most one flush runs per partition: a flush starts only after the previous
- *    one finished, so inserts and commits keep offset order, and one that failed stops those queued after it.
- *    `settle()` waits for it and throws its error; the caller settles before giving the partition up (kafkajs's
- *    eachBatch returns), so no insert outlives the group generation that owns the partition.
+ *    The caller decodes admitted messages and calls `addEncoded`/`addRow` or `addDeadLetter`. No await per message
+ *    (`prepare` reads pages of stored offsets once per fetch, when there are any).
+ * 3. `flush(lease)` (or `startFlush(lease)` … `settle()`): commits the intent, inserts the rows, sends the dead
+ *    letters, commits the next offset as clean. An insert whose outcome is unknown (a timeout, a lost connection)
+ *    may still land: its entry is fenced and a new intent names the next one before anything else happens; then
+ *    the batch is sent again with its token (deduplicating tables) or the stored offsets of its range are read and
+ *    only the missing rows are sent. Rows ClickHouse rejects as data errors are isolated by splitting and
+ *    dead-lettered. `startFlush` runs these steps while the caller keeps adding messages to the next batch; at most
+ *    one flush runs per partition, in offset order, and one that failed stops those queued after it. `settle()`
+ *    waits for it and throws its error; the caller settles before eachBatch returns.
  *
  * Crash points and what recovery does (each driven by test/unit/consumerExactlyOnce.test.ts):
- * - before the insert: nothing stored, nothing committed → re-consumed from the committed offset.
- * - in the middle of an insert (some parts landed): recovery finds those offsets and skips exactly them.
- * - after the insert, before the commit: recovery finds the whole batch stored and skips it, then commits past it.
- * - during the commit: either committed (normal resume) or not (as above).
- * The lease is checked before each insert and before the commit: a partition lost to a rebalance is abandoned
- * (the next owner recovers from ClickHouse).
+ * - before the intent: nothing sent → re-consumed from the committed (clean) offset.
+ * - after the intent, during or after the insert (none, some or all parts landed, rollups behind the table or not):
+ *   the entry is fenced and the batch sent again with its token, or its stored offsets skipped.
+ * - during the commit: either committed (clean, normal resume) or not (as above).
+ * The lease is checked before every attempt: no attempt starts once the group is rebalancing, the member was
+ * evicted, or retries went on longer than the rebalance timeout; the partition is then abandoned (and rewound).
  */
+import { randomBytes } from 'node:crypto';
 import { ApilogError, DecodeError, describeError } from '../runtime/errors.ts';
 import { backoffDelay, isRetriable, retrying, wait, type BackoffPolicy } from './backoff.ts';
 import { RowsRejectedError } from './clickhouseErrors.ts';
 import type { DeadLetter } from './deadLetters.ts';
+import { cleanMetadata, intentMetadata, parseLedger, type LedgerRecord } from './ledger.ts';
 import { PartitionBatch } from './partitionBatch.ts';
 import type { RowEncoder } from './rowBinary.ts';
 import type { RowLayout } from './sink.ts';
+import { StoredOffsets, type StoredOffsetsSource } from './storedOffsets.ts';
+
+/** How one insert is sent (see ClickHouseRows). */
+export interface InsertAttempt {
+  /** The batch's deduplication token (sent where the table deduplicates). */
+  readonly token: string;
+  /** The entry table it goes through, as `entry()` returned it (undefined without entries). */
+  readonly entry: string | undefined;
+  /** What it is, for its query id: `topic/partition/first-last`. */
+  readonly label: string;
+}
 
 /** The rows' side: ClickHouse. */
-export interface RowStore {
+export interface RowStore extends StoredOffsetsSource {
+  /** Whether sending a batch again with its token stores it once, in the table and its rollups. */
+  readonly deduplicates: boolean;
   /**
-   * Inserts a body of `rows` lines in `layout` (JSONEachRow when undefined). On rejection the outcome is unknown:
-   * none, some or all rows may be stored.
+   * The entry inserts go through now, made if need be (undefined when inserts cannot outlive this process). With
+   * `layout`, one whose columns take those rows; throws ColumnsChangedError when the table cannot.
    */
-  insert(body: Buffer, rows: number, batchId: string, layout?: RowLayout): Promise<void>;
-  /** Offsets of `topic`/`partition` stored in [from, to] (to omitted: no upper bound), in any order. */
-  storedOffsets(topic: string, partition: number, from: number, to?: number): Promise<number[]>;
+  entry(layout?: RowLayout): Promise<string | undefined>;
+  /** After this resolves nothing sent through `entry` can land any more (ClickHouseRows.fence). */
+  fence(entry: string): Promise<void>;
+  /**
+   * Inserts a body of `rows` rows in `layout` (JSONEachRow when undefined). On rejection the outcome is unknown:
+   * none, some or all rows may be stored, now or later (until the attempt's entry is fenced).
+   */
+  insert(body: Buffer, rows: number, layout: RowLayout | undefined, attempt: InsertAttempt): Promise<void>;
 }
 
 /** Where undecodable records go, acknowledged before their offsets are committed. At-least-once. */
@@ -53,20 +78,33 @@ export interface DeadLetterStore {
   send(letters: readonly DeadLetter[]): Promise<void>;
 }
 
+/** A partition's committed offset (-1 when none) and the metadata committed with it. */
+export interface CommittedOffset {
+  readonly offset: number;
+  readonly metadata: string | null;
+}
+
 /** This process's right to write a partition, valid for one group generation. */
 export interface PartitionLease {
-  /** Throws PartitionLostError unless this process still owns the partition (and is not shutting down hard). */
+  /**
+   * Throws PartitionLostError unless this process still owns the partition and may start an attempt: not once the
+   * group is rebalancing, and not after retrying for longer than the rebalance timeout.
+   */
   check(): void;
   /**
    * Keeps the group session alive while an insert or a retry runs; cheap when no heartbeat is due. Never rejects:
    * a heartbeat that shows the partition lost makes the next `check()` throw.
    */
   heartbeat(): Promise<void>;
-  /** Commits `nextOffset` for this partition to Kafka (the generation's own commit). */
-  commit(nextOffset: number): Promise<void>;
+  /** Commits `offset` with `metadata` for this partition (the generation's own commit; refused once it is over). */
+  commit(offset: number, metadata: string): Promise<void>;
+  /** The partition's committed offset and metadata, as the group coordinator has them now. */
+  committed(): Promise<CommittedOffset>;
+  /** Called when an operation failed and will be retried: starts the retry budget's clock. */
+  failed?(): void;
 }
 
-export type RetriedOperation = 'insert' | 'stored-offsets' | 'dead-letters' | 'commit' | 'schemas';
+export type RetriedOperation = 'insert' | 'stored-offsets' | 'dead-letters' | 'commit' | 'schemas' | 'fence' | 'ledger';
 
 export interface IngestObserver {
   inserted(rows: number, bytes: number, seconds: number): void;
@@ -82,20 +120,37 @@ export class PartitionLostError extends ApilogError {
   }
 }
 
+/**
+ * The batch being formed again after a recovery cannot be formed as it was: its rows now have several column lists
+ * (the table's columns changed between the crash and the recovery). The partition is read again and recovers by
+ * skipping the stored offsets of that batch instead.
+ */
+export class ReformConflictError extends ApilogError {
+  constructor(what: string) {
+    super(`the batch ${what} cannot be formed again as it was sent (its rows now fill other columns): recovering by skipping its stored offsets`);
+  }
+}
+
 /** Where a crash can happen between the steps of a flush (see the contract above). */
-export type CrashPoint = 'before-insert' | 'after-insert' | 'after-commit';
+export type CrashPoint = 'before-intent' | 'before-insert' | 'after-insert' | 'after-commit';
+export const CRASH_POINTS: readonly CrashPoint[] = ['before-intent', 'before-insert', 'after-insert', 'after-commit'];
 
 export interface IngestDeps {
   readonly rows: RowStore;
   /**
    * Called at each crash point; the chaos test passes one that SIGKILLs the process now and then, so that kills
-   * land exactly between the insert and the commit, not only where timing happens to put them.
+   * land exactly between the steps, not only where timing happens to put them.
    */
   readonly crashPoint?: (point: CrashPoint) => void;
   readonly deadLetters: DeadLetterStore;
   readonly backoff: BackoffPolicy;
   readonly observer?: IngestObserver;
   readonly now?: () => number;
+  /**
+   * Intents whose batch could not be formed again (ReformConflictError), as `partition:token`: their recovery skips
+   * stored offsets instead. Shared by the partition's successive PartitionIngests in one process.
+   */
+  readonly unreformable?: Set<string>;
 }
 
 export interface FlushLimits {
@@ -106,8 +161,35 @@ export interface FlushLimits {
 
 export type FlushReason = 'rows' | 'bytes' | 'age';
 
+/** What recovery found. */
+export interface Recovery {
+  readonly ledger: LedgerRecord['kind'];
+  /** Stored offsets found (exact reads) or pages of them (scan). */
+  readonly stored: number;
+  /** The last offset of a batch being formed again, when one is. */
+  readonly reformTo?: number;
+  /** Rows of earlier owners may be stored up to here (the ledger's `upTo`). */
+  readonly upTo?: number;
+}
+
+/** The route of a batch's inserts, shared by its attempts and split halves: the entry changes when one is fenced. */
+interface Route {
+  entry: string | undefined;
+  /** The batch's range and token, as its intent names them (split halves carry tokens of their own). */
+  readonly first: number;
+  readonly last: number;
+  readonly token: string;
+}
+
 export class PartitionIngest {
-  private stored: Set<number> | undefined;
+  private stored: StoredOffsets | undefined;
+  /**
+   * Rows of earlier owners may be stored up to this offset (-1: none): every commit says so (`upTo`) until the
+   * committed offset is past it, so that a crash of this owner does not make its successor forget them.
+   */
+  private horizon = -1;
+  /** While a batch is formed again: its last offset and token. */
+  private reform: { readonly last: number; readonly token: string } | undefined;
   /** The next offset not yet taken; -1 before the first message. */
   private expected = -1;
   private batch: PartitionBatch;
@@ -144,12 +226,69 @@ export class PartitionIngest {
     return this.committedNext;
   }
 
-  /** Loads the offsets ≥ `from` that ClickHouse already holds for this partition. Retries until ClickHouse answers. */
-  async recover(from: number, lease: PartitionLease): Promise<number> {
-    const found = await this.retry('stored-offsets', lease, () => this.deps.rows.storedOffsets(this.topic, this.partition, from));
-    this.stored = new Set(found);
+  /** Whether the pending batch may be cut (flushed) now: not while a batch is formed again short of its last offset. */
+  get canCut(): boolean {
+    return this.reform === undefined || this.batch.last >= this.reform.last;
+  }
+
+  /** Whether the pending batch is a batch formed again that is complete: it must be cut before the next offset. */
+  get reformComplete(): boolean {
+    return this.reform !== undefined && this.batch.last >= this.reform.last;
+  }
+
+  /** Reads the ledger and what it says to read of ClickHouse; fences the entry it names. Retries until they answer. */
+  async recover(from: number, lease: PartitionLease): Promise<Recovery> {
+    const { rows } = this.deps;
+    const committed = await this.retry('ledger', lease, () => lease.committed());
+    // A ledger speaks for offsets from its own on; kafkajs may resume later (the committed offset was out of range).
+    const record: LedgerRecord = committed.offset >= 0 && from >= committed.offset ? parseLedger(committed.metadata) : { kind: 'unknown' };
+    const scan = () => this.retry('stored-offsets', lease, () => StoredOffsets.scan(rows, this.topic, this.partition, from));
+    let recovery: Recovery;
+    if (record.kind === 'unknown') {
+      const stored = await scan();
+      this.stored = stored;
+      this.horizon = stored.highest;
+      recovery = { ledger: 'unknown', stored: stored.pageCount };
+    } else {
+      const batch = record.kind === 'intent' ? record : undefined;
+      if (batch?.entry !== undefined) {
+        const entry = batch.entry;
+        await this.retry('fence', lease, () => rows.fence(entry));
+      }
+      const batchLast = batch?.last ?? -1;
+      const upTo = record.upTo ?? -1;
+      // The ledger's batch, at most one batch of offsets: read exactly.
+      const found = batch === undefined || from > batchLast ? [] : await this.retry('stored-offsets', lease, () => rows.storedOffsets(this.topic, this.partition, from, batchLast));
+      const reformable = batch !== undefined && rows.deduplicates && from === committed.offset && !this.deps.unreformable?.has(`${this.partition}:${batch.token}`);
+      if (found.length > 0 && reformable) {
+        // Some of it landed: send the same batch again with its token, so the rollups get what the table has.
+        this.reform = { last: batchLast, token: batch.token };
+      }
+      // Beyond the batch, what earlier owners left (upTo) is read page by page: it may be a whole table's worth.
+      this.stored = upTo > batchLast && upTo >= from ? await scan() : StoredOffsets.exact(found);
+      // With the entry fenced, what is stored now is all there will be: the bound to pass on is the highest found.
+      this.horizon = this.stored.highest;
+      recovery = { ledger: record.kind, stored: found.length, ...(this.reform ? { reformTo: batchLast } : {}), ...(upTo >= from ? { upTo } : {}) };
+    }
     this.durable = from;
-    return found.length;
+    return recovery;
+  }
+
+  /** The `upTo` every commit carries while rows of earlier owners may lie beyond it. */
+  private upTo(next: number): number | undefined {
+    return this.horizon >= next ? this.horizon : undefined;
+  }
+
+  /** Offsets read so far by recovery and `prepare` (tests: bounded). */
+  get storedOffsetsLoaded(): number {
+    return this.stored?.loaded ?? 0;
+  }
+
+  /** Reads what `admit` needs to know of stored offsets in [first, last] (a fetch); no query when nothing is stored. */
+  async prepare(first: number, last: number, lease: PartitionLease): Promise<void> {
+    const stored = this.stored!;
+    if (stored.empty) return;
+    await this.retry('stored-offsets', lease, () => stored.prepare(first, last));
   }
 
   /** When the pending batch was opened: now for its first offset (the batch keeps only that), no clock read per message. */
@@ -162,7 +301,8 @@ export class PartitionIngest {
     if (offset < this.expected) return false;
     this.expected = offset + 1;
     const stored = this.stored!;
-    if (stored.size > 0 && stored.delete(offset)) {
+    // A batch formed again is sent whole (its token deduplicates what landed); stored offsets are skipped after it.
+    if (!stored.empty && (this.reform === undefined || offset > this.reform.last) && stored.has(offset)) {
       this.batch.addStored(offset, this.openedAt());
       return false;
     }
@@ -183,19 +323,33 @@ export class PartitionIngest {
     this.batch.addDeadLetter(offset, letter, this.openedAt());
   }
 
+  /**
+   * Cuts the pending batch before rows of another layout are added. A batch formed again cannot be cut short
+   * (ReformConflictError): the intent is remembered as unreformable, and the caller abandons the partition.
+   */
+  cutForLayout(lease: PartitionLease): void {
+    if (!this.canCut) {
+      const reform = this.reform!;
+      this.deps.unreformable?.add(`${this.partition}:${reform.token}`);
+      throw new ReformConflictError(`${this.topic}:${this.partition}:${this.batch.first}-${reform.last}`);
+    }
+    this.startFlush(lease);
+  }
+
   /** Why the pending batch should be flushed now, if it should. Age counts only when `caughtUp`. */
   due(limits: FlushLimits, caughtUp: boolean): FlushReason | undefined {
     const b = this.batch;
-    if (b.isEmpty) return undefined;
+    if (b.isEmpty || !this.canCut) return undefined;
+    if (this.reform !== undefined) return 'rows'; // a complete batch formed again
     if (b.rows >= limits.maxBatchRows) return 'rows';
     if (b.bytes >= limits.maxBatchBytes) return 'bytes';
     if (caughtUp && this.now() - b.openedAt >= limits.maxBatchAgeMs) return 'age';
     return undefined;
   }
 
-  /** Milliseconds until the pending batch is due by age (0 when due, Infinity when empty). */
+  /** Milliseconds until the pending batch is due by age (0 when due, Infinity when empty or not cuttable). */
   msUntilAge(limits: FlushLimits): number {
-    if (this.batch.isEmpty) return Infinity;
+    if (this.batch.isEmpty || !this.canCut) return Infinity;
     return Math.max(0, this.batch.openedAt + limits.maxBatchAgeMs - this.now());
   }
 
@@ -220,6 +374,11 @@ export class PartitionIngest {
   startFlush(lease: PartitionLease): void {
     const batch = this.batch;
     if (batch.isEmpty) return;
+    if (!this.canCut) throw new Error(`batch ${batch.id} is being formed again up to ${this.reform!.last}: it cannot be cut before`);
+    if (this.reform !== undefined) {
+      batch.token = this.reform.token;
+      this.reform = undefined;
+    }
     // The next batch starts with room for one like this (a little more), so it rarely grows.
     this.batch = new PartitionBatch(this.topic, this.partition, Math.max(64 * 1024, Math.ceil(batch.bytes * 1.1)));
     const previous = this.inflight;
@@ -243,8 +402,17 @@ export class PartitionIngest {
   private async flushBatch(batch: PartitionBatch, lease: PartitionLease): Promise<PartitionBatch> {
     if (batch.skipped > 0) this.deps.observer?.skippedStored(batch.skipped);
     const rejected: DeadLetter[] = [];
-    this.deps.crashPoint?.('before-insert');
-    if (batch.rows > 0) await this.insertDurably(batch, lease, rejected);
+    this.deps.crashPoint?.('before-intent');
+    if (batch.rows > 0) {
+      const { rows } = this.deps;
+      const token = (batch.token ??= `${this.topic}/${this.partition}/${batch.first}-${batch.last}/${randomBytes(6).toString('hex')}`);
+      lease.check();
+      const route: Route = { entry: await this.retry('fence', lease, () => rows.entry(batch.layout)), first: batch.first, last: batch.last, token };
+      // The write-ahead intent: from here on, the next owner knows what may have been sent and through which entry.
+      await this.retry('commit', lease, () => lease.commit(route.first, intentMetadata(route.last, route.token, route.entry, this.upTo(route.last + 1))));
+      this.deps.crashPoint?.('before-insert');
+      await this.insertDurably(batch, token, route, lease, rejected);
+    }
     this.deps.crashPoint?.('after-insert');
     const letters = rejected.length > 0 ? [...batch.letters, ...rejected] : batch.letters;
     if (letters.length > 0) {
@@ -253,7 +421,7 @@ export class PartitionIngest {
     }
     this.durable = batch.nextOffset;
     lease.check();
-    await this.retry('commit', lease, () => lease.commit(batch.nextOffset));
+    await this.retry('commit', lease, () => lease.commit(batch.nextOffset, cleanMetadata(this.upTo(batch.nextOffset))));
     this.committedNext = batch.nextOffset;
     this.deps.crashPoint?.('after-commit');
     this.deps.observer?.committed(this.topic, this.partition, batch.nextOffset);
@@ -264,7 +432,8 @@ export class PartitionIngest {
    * Inserts the batch's rows so that each is stored exactly once, whatever each attempt's outcome. Rows ClickHouse
    * rejects as data errors are isolated by halving the batch; a rejected single row becomes a dead letter.
    */
-  private async insertDurably(batch: PartitionBatch, lease: PartitionLease, rejected: DeadLetter[]): Promise<void> {
+  private async insertDurably(batch: PartitionBatch, token: string, route: Route, lease: PartitionLease, rejected: DeadLetter[]): Promise<void> {
+    const { rows: store } = this.deps;
     let exclude: Set<number> | undefined;
     for (let attempt = 0; ; attempt++) {
       await lease.heartbeat(); // a heartbeat if one is due, so the lease check sees a fresh session
@@ -273,24 +442,39 @@ export class PartitionIngest {
       if (rows === 0) return;
       try {
         const started = performance.now();
-        await withHeartbeats(lease, () => this.deps.rows.insert(body, rows, batch.id, batch.layout));
+        const sent: InsertAttempt = { token, entry: route.entry, label: `${this.topic}/${this.partition}/${batch.first}-${batch.last}` };
+        await withHeartbeats(lease, () => store.insert(body, rows, batch.layout, sent));
         this.deps.observer?.inserted(rows, body.length, (performance.now() - started) / 1000);
         return;
       } catch (error) {
         if (!(error instanceof RowsRejectedError) && !isRetriable(error)) throw error;
         if (!(error instanceof RowsRejectedError)) {
+          lease.failed?.();
           const { backoff } = this.deps;
           const delay = backoffDelay(backoff, attempt + 1);
           this.deps.observer?.retried('insert', error, attempt + 1, delay);
           await wait(backoff, delay);
           await lease.heartbeat();
+          // The attempt's outcome is unknown and it may still land: fence it before anything is read or sent again,
+          // and name the next entry in the ledger before it is used.
+          if (route.entry !== undefined) {
+            lease.check();
+            const fenced = route.entry;
+            await this.retry('fence', lease, () => store.fence(fenced));
+            route.entry = await this.retry('fence', lease, () => store.entry(batch.layout));
+            await this.retry('commit', lease, () => lease.commit(route.first, intentMetadata(route.last, route.token, route.entry, this.upTo(route.last + 1))));
+          }
+          // The same batch with the same token: stored once, in the table and in its rollups.
+          if (store.deduplicates) continue;
         }
-        // The failed insert may have landed in part (one part per ClickHouse partition) or whole: ask what is stored.
-        exclude = new Set(await this.retry('stored-offsets', lease, () =>
-          this.deps.rows.storedOffsets(this.topic, this.partition, batch.first, batch.last),
-        ));
+        // Without deduplication: the failed insert may have landed in part (one part per ClickHouse partition) or
+        // whole; ask what is stored and send the rest. With it, the halves of a rejected batch are sent whole, each
+        // with its own token, so that a recovery splits the batch the same way and each half lands once.
+        if (!store.deduplicates) {
+          exclude = new Set(await this.retry('stored-offsets', lease, () => store.storedOffsets(this.topic, this.partition, batch.first, batch.last)));
+        }
         if (error instanceof RowsRejectedError) {
-          const remaining = batch.without(exclude);
+          const remaining = exclude === undefined ? batch : batch.without(exclude);
           if (remaining.rows === 0) return;
           if (remaining.rows === 1) {
             rejected.push({
@@ -305,8 +489,11 @@ export class PartitionIngest {
             return;
           }
           const mid = remaining.rows >>> 1;
-          await this.insertDurably(remaining.slice(0, mid), lease, rejected);
-          await this.insertDurably(remaining.slice(mid, remaining.rows), lease, rejected);
+          const head = remaining.slice(0, mid);
+          const tail = remaining.slice(mid, remaining.rows);
+          // Halves carry tokens of their own, derived from the batch's: the same halves after a recovery.
+          await this.insertDurably(head, `${token}/${head.first}-${head.last}`, route, lease, rejected);
+          await this.insertDurably(tail, `${token}/${tail.first}-${tail.last}`, route, lease, rejected);
           return;
         }
       }
@@ -319,7 +506,10 @@ export class PartitionIngest {
    */
   retry<T>(operation: Exclude<RetriedOperation, 'insert'>, lease: PartitionLease, task: () => Promise<T>): Promise<T> {
     return retrying(this.deps.backoff, task, {
-      onRetry: (error, attempt, delay) => this.deps.observer?.retried(operation, error, attempt, delay),
+      onRetry: (error, attempt, delay) => {
+        lease.failed?.();
+        this.deps.observer?.retried(operation, error, attempt, delay);
+      },
       between: async () => {
         lease.check();
         await lease.heartbeat();

@@ -33,6 +33,20 @@ export interface RowLayout {
   readonly types?: readonly string[];
 }
 
+/** How an insert is sent. */
+export interface InsertOptions {
+  /** ClickHouse settings for this insert. */
+  readonly settings?: Record<string, string | number>;
+  /**
+   * RowBinary: the column types the body was encoded for, in column order. A server refuses the insert with
+   * ColumnsChangedError when the table's types differ now (nothing inserted); the embedded engine reads the body
+   * with these types and converts.
+   */
+  readonly types?: readonly string[];
+  /** The query id (servers): lets a fence find the insert in system.processes and kill it. */
+  readonly queryId?: string;
+}
+
 export interface Sink {
   /** 'server' (HTTP) or 'embedded' (chdb). */
   readonly kind: 'server' | 'embedded';
@@ -59,14 +73,12 @@ export interface Sink {
    * (the rows are in parts on disk); rejects otherwise, in which case none or all of a single-partition
    * insert may have landed — callers that need exactly-once must be able to tell (see the consumer).
    */
-  insertJsonEachRow(table: string, body: Buffer, settings?: Record<string, string | number>): Promise<void>;
+  insertJsonEachRow(table: string, body: Buffer, options?: InsertOptions): Promise<void>;
   /**
    * Inserts rows in `format` into `columns` of `table` (the other columns take their defaults). Same outcome
-   * contract as insertJsonEachRow. `types`: for RowBinary, the column types the body was encoded for; a server
-   * refuses the insert with ColumnsChangedError when the table's types differ now (nothing inserted), the embedded
-   * engine reads the body with these types and converts.
+   * contract as insertJsonEachRow.
    */
-  insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], settings?: Record<string, string | number>, types?: readonly string[]): Promise<void>;
+  insertRows(table: string, body: Buffer, format: RowFormat, columns: readonly string[], options?: InsertOptions): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -97,7 +97,7 @@ export async function fill(sink: Sink, name: string, encoderFor: (id: number) =>
       refused.push(error.reason);
     }
   }
-  if (batch.rows > 0) await new ClickHouseRows(sink, name).insert(batch.body().body, batch.rows, batch.id, batch.layout);
+  if (batch.rows > 0) await new ClickHouseRows(sink, name).insert(batch.body().body, batch.rows, batch.layout);
   return refused;
 }
 

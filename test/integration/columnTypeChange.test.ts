@@ -56,7 +56,7 @@ describe('a column type changed under encoded rows (integration)', () => {
     for (const e of events) expect({ id: e.event_id, status: byId.get(e.event_id)?.status, latency: byId.get(e.event_id)?.latency_us }).toEqual({ id: e.event_id, status: e.status, latency: e.latency_us });
 
     // The sink's check by itself: rows encoded for UInt32 after the column became UInt64 are refused, none inserted.
-    await expect(sink.insertRows(table, Buffer.alloc(0), 'RowBinary', ['status'], {}, ['UInt16'])).rejects.toBeInstanceOf(ColumnsChangedError);
+    await expect(sink.insertRows(table, Buffer.alloc(0), 'RowBinary', ['status'], { types: ['UInt16'] })).rejects.toBeInstanceOf(ColumnsChangedError);
     await sink.close();
   });
 });

@@ -108,8 +108,8 @@ describe('current migration series on the embedded engine', () => {
       return Object.values(row!).map(Number);
     };
     const before = await totals();
-    await sink.insertJsonEachRow('calls', body, { insert_deduplication_token: 'topic-a:0:0-1999' });
-    await sink.insertJsonEachRow('calls', body, { insert_deduplication_token: 'topic-a:0:0-1999' });
+    await sink.insertJsonEachRow('calls', body, { settings: { insert_deduplication_token: 'topic-a:0:0-1999' } });
+    await sink.insertJsonEachRow('calls', body, { settings: { insert_deduplication_token: 'topic-a:0:0-1999' } });
     expect((await totals()).map((n, i) => n - before[i]!)).toEqual([2000, 2000, 2000, 2000]);
   });
 });

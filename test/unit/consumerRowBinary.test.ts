@@ -106,7 +106,7 @@ describe('RowBinary transcoder: the same rows as the JSON path (unit, embedded C
     const value = Buffer.concat([empty.subarray(0, empty.length - 1), map]);
     const batch = new PartitionBatch(TOPIC, 0);
     batch.addEncoded(0, 0, plan.encoder, value, 0, '0');
-    await new ClickHouseRows(sink, 'rb_order').insert(batch.body().body, 1, batch.id, batch.layout);
+    await new ClickHouseRows(sink, 'rb_order').insert(batch.body().body, 1, batch.layout);
     const [row] = await sink.query<{ keys: string[]; values: string[]; hex: string }>('SELECT mapKeys(attributes) AS keys, mapValues(attributes) AS values, hex(path) AS hex FROM rb_order');
     expect(row).toEqual({ keys: ['zeta', '10', 'alpha'], values: ['1', 'ten', '2'], hex: '610062' });
   });
@@ -118,7 +118,7 @@ describe('RowBinary transcoder: the same rows as the JSON path (unit, embedded C
     const events = new SyntheticEvents({ seed: 5 }).take(3);
     const batch = new PartitionBatch(TOPIC, 3);
     for (const [offset, e] of events.entries()) batch.addEncoded(offset, 0, plan.encoder, framed(1, e), 3, String(offset));
-    await new ClickHouseRows(sink, 'rb_nullable_coordinates').insert(batch.body().body, batch.rows, batch.id, batch.layout);
+    await new ClickHouseRows(sink, 'rb_nullable_coordinates').insert(batch.body().body, batch.rows, batch.layout);
     const rows = await sink.query<{ api: string; _topic: string; _partition: number; _offset: string | number }>('SELECT api, _topic, _partition, _offset FROM rb_nullable_coordinates ORDER BY _offset');
     expect(rows.map((r) => [r.api, r._topic, r._partition, Number(r._offset)])).toEqual(events.map((e, i) => [e.api, TOPIC, 3, i]));
   });

@@ -157,7 +157,7 @@ describe('RowBinary transcoder: every Avro type and every column type it writes 
       for (const [table, encoder] of [[a, await writerFor(a, json)], [b, binary]] as const) {
         const { batch, refused } = encodeAll(encoder, values);
         expect(refused.filter((x) => x !== undefined)).toEqual([]);
-        await new ClickHouseRows(sink, table).insert(batch.body().body, batch.rows, batch.id, batch.layout);
+        await new ClickHouseRows(sink, table).insert(batch.body().body, batch.rows, batch.layout);
       }
       const [x, y] = [await readAll(a), await readAll(b)];
       expect(x).toHaveLength(500);
@@ -201,7 +201,7 @@ describe('RowBinary rows encoded before a column changed type (unit, embedded Cl
     const { batch } = encodeAll(encoder, values);
     // Rows wait in the batch; meanwhile the table changes (the JSON path's text would be parsed as the new type).
     await sink.command('ALTER TABLE types_altered MODIFY COLUMN u16 Float64, MODIFY COLUMN i8 String');
-    await new ClickHouseRows(sink, 'types_altered').insert(batch.body().body, batch.rows, batch.id, batch.layout);
+    await new ClickHouseRows(sink, 'types_altered').insert(batch.body().body, batch.rows, batch.layout);
     const rows = await sink.query<{ u16: number; i8: string }>('SELECT u16, i8 FROM types_altered ORDER BY _offset');
     const expected = records(50, 11).map((r) => ({ u16: r['u16'], i8: String(r['i8']) }));
     expect(rows).toEqual(expected);

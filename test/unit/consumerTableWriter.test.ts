@@ -53,7 +53,7 @@ describe('TableWriter: columns re-read per new writer schema id (unit, embedded 
       writer.line({ ...e1! }, 'topic-a', 0, '0') +
         writer.line({ ...e2!, protocol: 'grpc', region: 'eu-west-1', retry_attempt: 2, upstream_latency_us: 150, user_agent: 'curl/8' }, 'topic-a', 0, '1'),
     );
-    await new ClickHouseRows(sink, 'tw').insert(body, 2, 'topic-a:0:0-1', writer.layout);
+    await new ClickHouseRows(sink, 'tw').insert(body, 2, writer.layout);
     const rows = await sink.query<{ _offset: string; protocol: string; retry_attempt: number; user_agent: string | null; event_id: string }>(
       'SELECT toString(_offset) AS _offset, protocol, retry_attempt, user_agent, toString(event_id) AS event_id FROM tw ORDER BY _offset',
     );
