@@ -210,6 +210,9 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
         ],
       };
     },
+    // Healthy: the broker lists itself, which a KRaft broker does once the controller has unfenced it, so topics can
+    // be created from the first healthy answer. A new topic reaches the broker's metadata a moment after its
+    // creation is answered, per topic and at any age of the broker: ensureTopic waits for that, no start-up check can.
     async healthy() {
       const client = new Kafka({
         clientId: 'apilog-stack',
