@@ -13,10 +13,10 @@
  * rebalance is abandoned and rewound; any other error is fatal (`onFatal`), and a restart recovers exactly.
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { ConfigError, DecodeError, describeError } from '../runtime/errors.ts';
+import { ApilogError, ConfigError, DecodeError, describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
-import type { BackoffPolicy } from './backoff.ts';
+import { retrying, type BackoffPolicy } from './backoff.ts';
 import { ColumnsChangedError } from './clickhouseErrors.ts';
 import { ClickHouseRows } from './clickhouseRows.ts';
 import { DeadLetterWriter } from './deadLetters.ts';
@@ -190,14 +190,31 @@ export class ApiCallConsumer {
         ? 'inserts carry deduplication tokens: a batch sent again lands once in the table and its rollups'
         : 'the table does not deduplicate inserts: a batch whose insert failed is completed from its stored offsets',
     );
-    await this.admin.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [this.options.topic], fromBeginning: this.options.fromBeginning ?? true });
+    // A broker that is down for a moment (a restart) is waited for, as the preflight did: a daemon keeps trying.
+    await this.untilKafkaAnswers('connect', () => this.admin.connect());
+    await this.untilKafkaAnswers('connect', () => this.consumer.connect());
+    await this.untilKafkaAnswers('subscribe', () => this.consumer.subscribe({ topics: [this.options.topic], fromBeginning: this.options.fromBeginning ?? true }));
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.tuning.partitionsConsumedConcurrently,
       eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  /** Runs a Kafka step until it succeeds; authentication and authorization failures are not waited on. */
+  private untilKafkaAnswers<T>(step: string, task: () => Promise<T>): Promise<T> {
+    const attempt = async (): Promise<T> => {
+      try {
+        return await task();
+      } catch (error) {
+        const name = error instanceof Error ? error.name : '';
+        if (/SASL|Authentication|Authorization/i.test(name) || error instanceof ConfigError) throw error;
+        throw new ApilogError(`Kafka (${step}): ${describeError(error)}`, { retriable: true, cause: error });
+      }
+    };
+    return retrying(this.backoff, attempt, {
+      onRetry: (error, n, delayMs) => this.options.logger.warn({ step, attempt: n, delayMs, error: describeError(error) }, 'waiting for Kafka'),
     });
   }
 

@@ -1,18 +1,28 @@
 /**
- * The crash test you can run: `npm run chaos -- [--events N] [--consumers C] [--kills K] [--topic T] [--sink server|embedded]`.
+ * The crash test you can run:
+ * `npm run chaos -- [--events N] [--consumers C] [--kills K] [--stalls S] [--pauses P] [--sink server|embedded] …`.
  *
  * On PRIVATE instances (Kafka `kafka-chaos` on 19092, ClickHouse server `clickhouse-chaos` on 18123; the shared
  * registry), it produces N events with unique ids (one in ten a late event, 40 days old, so inserts span several
- * ClickHouse partitions) while C `apilog consume` processes run; SIGKILLs a random consumer K times at random
- * moments and starts a new one; restarts the ClickHouse server (SIGKILL) once during the run and the broker (SIGKILL)
- * once after production; waits until the group has committed everything; stops the consumers; then checks in
- * ClickHouse that count() = N, uniqExact(event_id) = N and every offset of every partition is there exactly once.
+ * ClickHouse partitions) and a few undecodable records among them, while C `apilog consume` processes run. Faults,
+ * on one timeline so that they overlap:
+ * - kills: a random consumer SIGKILLed (K times), a new one started; every other replacement SIGKILLs itself at a
+ *   crash point (before its intent, before or after its insert, after its commit);
+ * - stalls: ClickHouse frozen (SIGSTOP) for longer than the insert timeout and the rebalance timeout, then resumed;
+ *   during each stall one consumer is paused and another killed (the embedded engine lives in the consumer: a stall
+ *   freezes that process);
+ * - pauses: a consumer frozen (SIGSTOP) past the session timeout, then resumed;
+ * - the ClickHouse server SIGKILLed and restarted once while rows flow, the broker once after production: each
+ *   proven by a new pid (and the server's uptime).
+ * Then it waits until the group has committed everything, stops the consumers, and checks: every offset of every
+ * partition is stored once or dead-lettered (none out of range), every undecodable record is on the dead-letter
+ * topic, and (where the table has rollups: the embedded engine's current series) every rollup equals the aggregates
+ * of the raw rows group by group.
  *
- * The embedded engine (chdb) allows one process per data directory: that run uses one consumer at a time, killed
- * and restarted (killing it is also the embedded "ClickHouse restart").
- *
- * Last line of output: {"produced": N, "rows": R, "unique": U, "missing": M, "duplicates": D, "kills": K, "sink": "..."}.
- * Exit code 0 only when nothing is missing or doubled.
+ * Last line of output: {"produced","rows","unique","missing","duplicates","kills","stalls","pauses",
+ * "rollup_mismatch","dead_letters_missing","sink"} (rollup_mismatch is null where there are no rollups).
+ * Exit code 0 only when nothing is missing, doubled or out of range, every fault happened as asked, and the
+ * rollups and dead letters are right.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,7 +31,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
+import type { Kafka } from 'kafkajs';
+import { ensureApiCallsTable, isLegacyServer } from '../../consumer/apiCallsTable.ts';
 import { ChdbSink } from '../../consumer/chdbSink.ts';
 import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
 import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
@@ -34,8 +45,10 @@ import { createLogger } from '../../runtime/log.ts';
 import type { ApiCallEvent } from '../../schemas/apiCall.ts';
 import { SchemaRegistryClient } from '../../schemas/registry.ts';
 import { LOCAL_SCHEMA_REGISTRY_URL, PROJECT_ROOT, STACK_DIR, readStackEnv } from '../../stack/endpoints.ts';
-import { clickhouseService, kafkaService, type Service } from '../../stack/services.ts';
+import { livePid } from '../../stack/processes.ts';
+import { clickhouseService, kafkaService, pidFileOf, type Service } from '../../stack/services.ts';
 import { startService, stopService } from '../../stack/stack.ts';
+import { checkRollups, totalMismatch } from '../rollupCheck.ts';
 
 export type ChaosSink = 'server' | 'embedded';
 
@@ -43,6 +56,10 @@ export interface ChaosOptions {
   readonly events: number;
   readonly consumers: number;
   readonly kills: number;
+  /** ClickHouse frozen for longer than the insert and rebalance timeouts. */
+  readonly stalls: number;
+  /** A consumer frozen past the session timeout. */
+  readonly pauses: number;
   readonly topic: string;
   readonly sink: ChaosSink;
   readonly partitions: number;
@@ -51,6 +68,10 @@ export interface ChaosOptions {
   readonly produceSeconds: number;
   readonly restartClickHouse: boolean;
   readonly restartKafka: boolean;
+  /** The consumers' rebalance timeout; stalls last longer. @default 20000 */
+  readonly rebalanceTimeoutMs?: number;
+  /** Undecodable records produced among the events. @default max(5, events / 2000) */
+  readonly garbage?: number;
   /** Give up waiting for the group to catch up after this long. */
   readonly timeoutSeconds: number;
   readonly registry: string;
@@ -65,14 +86,22 @@ export interface ChaosResult {
   missing: number;
   duplicates: number;
   kills: number;
+  stalls: number;
+  pauses: number;
+  /** Rollup groups that differ from the raw rows' aggregates; null where the table has no rollups (18.16). */
+  rollup_mismatch: number | null;
+  /** Undecodable records not found on the dead-letter topic. */
+  dead_letters_missing: number;
   sink: ChaosSink;
 }
 
 export const CHAOS_KAFKA = kafkaService({ id: 'kafka-chaos', port: 19092, controllerPort: 19093 });
 export const CHAOS_CLICKHOUSE = clickhouseService({ id: 'clickhouse-chaos', httpPort: 18123, tcpPort: 19000 });
 
-const CRASH_POINTS = ['after-insert', 'before-insert', 'after-insert', 'after-commit'];
+const CRASH_POINTS = ['after-insert', 'before-insert', 'before-intent', 'after-commit'];
+const SESSION_TIMEOUT_MS = 6000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const pidOf = (service: Service) => livePid(pidFileOf(service.id), service.marker);
 
 /** Event ids unique per run and index: `<run>-0000-4000-8000-<index>`. */
 function chaosEvents(count: number, seed: number, run: string): ApiCallEvent[] {
@@ -93,6 +122,7 @@ function chaosEvents(count: number, seed: number, run: string): ApiCallEvent[] {
 class ConsumerFleet {
   private readonly children = new Set<ChildProcess>();
   private readonly stopping = new Set<ChildProcess>();
+  private readonly paused = new Set<ChildProcess>();
   private started = 0;
   private closed = false;
   selfKills = 0;
@@ -114,9 +144,14 @@ class ConsumerFleet {
     return [...this.children].filter((c) => !this.stopping.has(c));
   }
 
+  /** Live and not paused. */
+  get running(): ChildProcess[] {
+    return this.live.filter((c) => !this.paused.has(c));
+  }
+
   /** Starts a consumer unless `width` are already running. */
   spawn(crashAt?: string): ChildProcess | undefined {
-    if (this.live.length >= this.width) return undefined;
+    if (this.closed || this.live.length >= this.width) return undefined;
     const n = this.started++;
     const log = openSync(join(this.logDir, `consumer-${n}${crashAt ? '-armed' : ''}.log`), 'a');
     const args = crashAt ? [...this.args, '--crash-at', crashAt] : this.args;
@@ -129,6 +164,7 @@ class ConsumerFleet {
     this.children.add(child);
     child.once('exit', (_code, signal) => {
       this.children.delete(child);
+      this.paused.delete(child);
       const byUs = this.stopping.delete(child);
       if (byUs || this.closed || this.unexpectedExits > 20) return;
       // Killed at a crash point (SIGKILL), or died (a bug): either way a supervisor would start a new one.
@@ -145,9 +181,18 @@ class ConsumerFleet {
     this.stopping.add(child);
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.kill(signal);
+    if (this.paused.delete(child)) child.kill('SIGCONT'); // a frozen process cannot act on SIGTERM
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** Freezes a child for `ms` (SIGSTOP, then SIGCONT), unless it exits meanwhile. */
+  async pause(child: ChildProcess, ms: number): Promise<void> {
+    this.paused.add(child);
+    child.kill('SIGSTOP');
+    await sleep(ms);
+    if (this.paused.delete(child) && child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
   }
 
   async stopAll(signal: NodeJS.Signals): Promise<void> {
@@ -156,7 +201,7 @@ class ConsumerFleet {
   }
 }
 
-async function groupCaughtUp(kafka: ReturnType<typeof createKafka>, groupId: string, topic: string): Promise<{ done: boolean; lag: number }> {
+async function groupCaughtUp(kafka: Kafka, groupId: string, topic: string): Promise<{ done: boolean; lag: number }> {
   const admin = kafka.admin();
   try {
     await admin.connect();
@@ -170,7 +215,7 @@ async function groupCaughtUp(kafka: ReturnType<typeof createKafka>, groupId: str
   }
 }
 
-async function highWatermarks(kafka: ReturnType<typeof createKafka>, topic: string): Promise<Map<number, number>> {
+async function highWatermarks(kafka: Kafka, topic: string): Promise<Map<number, number>> {
   const admin = kafka.admin();
   try {
     await admin.connect();
@@ -180,44 +225,86 @@ async function highWatermarks(kafka: ReturnType<typeof createKafka>, topic: stri
   }
 }
 
+/** Every record of a topic: its value and headers (read until each partition's end, as it is now). */
+async function readTopic(kafka: Kafka, topic: string): Promise<{ value: Buffer | null; headers: Record<string, string> }[]> {
+  const high = await highWatermarks(kafka, topic);
+  const total = [...high.values()].reduce((a, b) => a + b, 0);
+  const out: { value: Buffer | null; headers: Record<string, string> }[] = [];
+  if (total === 0) return out;
+  const consumer = kafka.consumer({ groupId: `chaos-read-${randomBytes(4).toString('hex')}` });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+        out.push({ value: message.value, headers });
+      },
+    });
+    const deadline = Date.now() + 60_000;
+    while (out.length < total && Date.now() < deadline) await sleep(200);
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}
+
 interface Check {
   rows: number;
   unique: number;
   offsetsMissing: number;
   offsetsDuplicated: number;
   outOfRange: number;
-}
-
-async function check(sink: Sink, table: string, high: Map<number, number>): Promise<Check> {
-  const [totals] = await sink.query<{ rows: string | number; ids: string | number; coords: string | number }>(
-    `SELECT count() AS rows, uniqExact(event_id) AS ids, uniqExact(_partition, _offset) AS coords FROM ${table}`,
-  );
-  const perPartition = await sink.query<{ p: number; n: string | number; u: string | number; hi: string | number }>(
-    `SELECT _partition AS p, count() AS n, uniqExact(_offset) AS u, max(_offset) AS hi FROM ${table} GROUP BY p`,
-  );
-  let offsetsMissing = 0;
-  let outOfRange = 0;
-  const seen = new Map(perPartition.map((r) => [Number(r.p), r]));
-  for (const [partition, hw] of high) {
-    const r = seen.get(partition);
-    const unique = r ? Number(r.u) : 0;
-    offsetsMissing += hw - Math.min(unique, hw);
-    if (r && Number(r.hi) >= hw) outOfRange++;
-  }
-  const rows = Number(totals?.rows ?? 0);
-  return { rows, unique: Number(totals?.ids ?? 0), offsetsMissing, offsetsDuplicated: rows - Number(totals?.coords ?? 0), outOfRange };
+  /** Offsets both stored and dead-lettered. */
+  storedAndLettered: number;
 }
 
 /**
- * What the consumers' JSON logs say happened: records found already stored and skipped on recovery, retries of
- * inserts and of stored-offset reads (ClickHouse down), partitions abandoned on a lost lease.
+ * Offsets per partition: each of [0, high) stored once or dead-lettered (`lettered`, by partition), none beyond.
+ */
+async function check(sink: Sink, table: string, high: Map<number, number>, lettered: Map<number, Set<number>>): Promise<Check> {
+  const [totals] = await sink.query<{ rows: string | number; ids: string | number; coords: string | number }>(
+    `SELECT count() AS rows, uniqExact(event_id) AS ids, uniqExact(_partition, _offset) AS coords FROM ${table}`,
+  );
+  const perPartition = await sink.query<{ p: number; u: string | number; hi: string | number }>(
+    `SELECT _partition AS p, uniqExact(_offset) AS u, max(_offset) AS hi FROM ${table} GROUP BY p`,
+  );
+  let offsetsMissing = 0;
+  let outOfRange = 0;
+  let storedAndLettered = 0;
+  const seen = new Map(perPartition.map((r) => [Number(r.p), r]));
+  for (const [partition, hw] of high) {
+    const r = seen.get(partition);
+    const letters = lettered.get(partition) ?? new Set<number>();
+    const unique = r ? Number(r.u) : 0;
+    offsetsMissing += Math.max(0, hw - unique - letters.size);
+    if (r && Number(r.hi) >= hw) outOfRange++;
+    if (letters.size > 0) {
+      const [both] = await sink.query<{ n: string | number }>(
+        `SELECT count() AS n FROM ${table} WHERE _partition = ${partition} AND _offset IN (${[...letters].join(',')})`,
+      );
+      storedAndLettered += Number(both?.n ?? 0);
+    }
+  }
+  for (const partition of seen.keys()) if (!high.has(partition)) outOfRange++;
+  const rows = Number(totals?.rows ?? 0);
+  return { rows, unique: Number(totals?.ids ?? 0), offsetsMissing, offsetsDuplicated: rows - Number(totals?.coords ?? 0), outOfRange, storedAndLettered };
+}
+
+/**
+ * What the consumers' JSON logs say happened: records found already stored and skipped on recovery, retries (of
+ * inserts, stored-offset reads, commits, fences), partitions abandoned, recoveries by ledger kind, batches sent again.
  */
 function evidenceFromLogs(dir: string): Record<string, number> {
-  const out = { skippedStoredOnRecovery: 0, insertRetries: 0, storedOffsetRetries: 0, commitRetries: 0, partitionsAbandoned: 0 };
+  const out = {
+    skippedStoredOnRecovery: 0, insertRetries: 0, storedOffsetRetries: 0, commitRetries: 0, fenceRetries: 0, partitionsAbandoned: 0,
+    recoveredClean: 0, recoveredFromIntent: 0, recoveredByScan: 0, batchesSentAgain: 0,
+  };
   for (const file of readdirSync(dir)) {
     for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
       if (!line.startsWith('{')) continue;
-      let entry: { msg?: string; count?: number; operation?: string };
+      let entry: { msg?: string; count?: number; operation?: string; ledger?: string; reformTo?: number };
       try {
         entry = JSON.parse(line) as typeof entry;
       } catch (error) {
@@ -228,10 +315,23 @@ function evidenceFromLogs(dir: string): Record<string, number> {
       else if (entry.msg === 'retrying' && entry.operation === 'insert') out.insertRetries++;
       else if (entry.msg === 'retrying' && entry.operation === 'stored-offsets') out.storedOffsetRetries++;
       else if (entry.msg === 'retrying' && entry.operation === 'commit') out.commitRetries++;
+      else if (entry.msg === 'retrying' && entry.operation === 'fence') out.fenceRetries++;
       else if (entry.msg === 'partition abandoned') out.partitionsAbandoned++;
+      else if (entry.msg === 'partition recovered from ClickHouse') {
+        if (entry.ledger === 'clean') out.recoveredClean++;
+        else if (entry.ledger === 'intent') out.recoveredFromIntent++;
+        else out.recoveredByScan++;
+        if (entry.reformTo !== undefined) out.batchesSentAgain++;
+      }
     }
   }
   return out;
+}
+
+/** One fault at a time offset from the start of the fault window. */
+interface Fault {
+  readonly at: number;
+  readonly run: () => Promise<void>;
 }
 
 /** Runs the chaos scenario against private Kafka (and ClickHouse server) instances, which must be started. */
@@ -245,6 +345,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   const group = `chaos-${run}`;
   const table = `chaos_${run}`;
   const logDir = join(STACK_DIR, 'logs', `chaos-${run}`);
+  const rebalanceTimeoutMs = o.rebalanceTimeoutMs ?? 20_000;
+  const garbage = o.garbage ?? Math.max(5, Math.floor(o.events / 2000));
   mkdirSync(logDir, { recursive: true });
   await ensureTopic(kafka, { topic, partitions: o.partitions });
   await ensureTopic(kafka, { topic: deadLetterTopicFor(topic), partitions: 1 });
@@ -266,70 +368,154 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
       '--brokers', CHAOS_KAFKA.endpoint, '--registry', o.registry, '--clickhouse', clickhouse, '--topic', topic,
       '--group', group, '--table', table, '--metrics-port', '0',
       ...(o.sink === 'embedded' ? ['--create-table'] : []),
-      // Small sessions so a killed member is noticed quickly; small batches so kills land mid-stream.
-      '--session-timeout-ms', '6000', '--heartbeat-interval-ms', '1000', '--rebalance-timeout-ms', '20000',
+      // Small sessions so a killed member is noticed quickly; small batches so kills land mid-stream. ClickHouse
+      // requests give up after half the rebalance timeout (the consumer's default).
+      '--session-timeout-ms', String(SESSION_TIMEOUT_MS), '--heartbeat-interval-ms', '1000', '--rebalance-timeout-ms', String(rebalanceTimeoutMs),
       '--batch-rows', '4000', '--batch-age-ms', '300', '--shutdown-deadline-ms', '15000',
     ],
     logDir,
     width,
   );
   for (let i = 0; i < width; i++) fleet.spawn();
-  o.say(`chaos ${run}: ${o.events} events → ${topic} (${o.partitions} partitions), ${width} consumer(s), ${o.kills} kills, sink ${o.sink}; logs in ${logDir}`);
+  o.say(
+    `chaos ${run}: ${o.events} events (+${garbage} undecodable) → ${topic} (${o.partitions} partitions), ${width} consumer(s), ` +
+      `${o.kills} kills, ${o.stalls} stalls, ${o.pauses} pauses, sink ${o.sink}; logs in ${logDir}`,
+  );
 
-  // Production, paced over produceSeconds, concurrently with the kills.
+  // Production, paced over produceSeconds, concurrently with the faults; undecodable records in between.
   const events = chaosEvents(o.events, o.seed, run);
+  const garbageIds = Array.from({ length: garbage }, (_, i) => `chaos-garbage-${run}-${i}`);
   const producing = (async () => {
     const producer = new ApiCallProducer({ kafka, registry: new SchemaRegistryClient({ url: o.registry }), topic });
     await producer.connect();
+    const raw = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await raw.connect();
     const chunk = 500;
     const chunks = Math.ceil(o.events / chunk);
     const pause = (o.produceSeconds * 1000) / chunks;
-    for (let i = 0; i < o.events; i += chunk) {
-      await producer.send(events.slice(i, i + chunk));
+    let g = 0;
+    for (let c = 0; c < chunks; c++) {
+      await producer.send(events.slice(c * chunk, (c + 1) * chunk));
+      // Spread the undecodable records over the run: no magic byte, dead-letter material.
+      while (g < garbage && g * chunks <= c * garbage) {
+        await raw.send({ topic, acks: -1, messages: [{ key: `api-${g % 12}`, value: Buffer.from(garbageIds[g]!) }] });
+        g++;
+      }
       await sleep(pause);
     }
+    for (; g < garbage; g++) await raw.send({ topic, acks: -1, messages: [{ key: `api-${g % 12}`, value: Buffer.from(garbageIds[g]!) }] });
+    await raw.disconnect();
     await producer.disconnect();
   })();
 
   let kills = 0;
+  let stalls = 0;
+  let pauses = 0;
   let clickhouseRestarts = 0;
   let kafkaRestarts = 0;
-  const killWindowMs = Math.max(o.produceSeconds * 1000, o.kills * 2500);
-  const gap = killWindowMs / (o.kills + 1);
+  let stalled: number | undefined; // the ClickHouse server pid while it is frozen
+  process.once('exit', () => {
+    if (stalled !== undefined) process.kill(stalled, 'SIGCONT');
+  });
+  const pauseMs = SESSION_TIMEOUT_MS + 4000;
+  // Longer than the consumers' ClickHouse timeout (half the rebalance timeout) and than the rebalance timeout.
+  const stallMs = rebalanceTimeoutMs + 4000;
+  const pick = <T>(list: readonly T[]): T | undefined => list[Math.floor(rand() * list.length)];
+
+  const kill = async (armed: boolean) => {
+    const victim = pick(fleet.live);
+    if (victim === undefined) return;
+    await fleet.stop(victim, 'SIGKILL');
+    kills++;
+    await sleep(rand() * 800);
+    // Every other replacement is armed: it kills itself at a crash point, so those points are hit for sure.
+    fleet.spawn(armed ? `${CRASH_POINTS[kills % CRASH_POINTS.length]}:0.25` : undefined);
+  };
+  const pauseOne = async () => {
+    const victim = pick(fleet.running);
+    if (victim === undefined) return;
+    pauses++;
+    await fleet.pause(victim, pauseMs);
+  };
+  const stall = async () => {
+    if (o.sink === 'embedded') {
+      // The engine runs inside the consumer: freeze that process past the rebalance timeout, then kill it soon
+      // after it resumes (recovering from the freeze).
+      const victim = pick(fleet.running);
+      if (victim === undefined) return;
+      stalls++;
+      await fleet.pause(victim, stallMs);
+      await sleep(1000 + rand() * 2000);
+      if (victim.exitCode === null && victim.signalCode === null) await fleet.stop(victim, 'SIGKILL').then(() => void kills++).then(() => fleet.spawn());
+      return;
+    }
+    const pid = pidOf(CHAOS_CLICKHOUSE);
+    if (pid === undefined) throw new Error('the ClickHouse server is not running: cannot stall it');
+    stalled = pid;
+    process.kill(pid, 'SIGSTOP');
+    stalls++;
+    o.say(`  ClickHouse frozen for ${stallMs} ms (SIGSTOP)`);
+    // Overlapping faults: a consumer paused, another killed while their inserts wait at the frozen server.
+    const overlap = (async () => {
+      await sleep(1500);
+      const paused = pauseOne();
+      await sleep(1500);
+      await kill(false);
+      await paused;
+    })();
+    await sleep(stallMs);
+    process.kill(pid, 'SIGCONT');
+    stalled = undefined;
+    await overlap;
+  };
+
   if (o.restartClickHouse && o.sink === 'server') {
     // While rows are flowing (not during a rebalance stall after a kill), so the restart lands on inserts.
     const sink = new ClickHouseServerSink({ url: clickhouse });
     const until = Date.now() + 30_000;
     const target = Math.min(2000, Math.floor(o.events / 10));
     while (Date.now() < until && Number((await sink.query<{ n: string }>(`SELECT count() AS n FROM ${table}`))[0]?.n ?? 0) < target) await sleep(100);
-    await sink.close();
     o.say('  restarting the ClickHouse server (SIGKILL) while rows flow');
+    const before = pidOf(CHAOS_CLICKHOUSE);
+    const restartedAt = Date.now();
     await stopService(CHAOS_CLICKHOUSE, 'SIGKILL');
     await sleep(1000);
     await startService(CHAOS_CLICKHOUSE, { verbose: false });
-    clickhouseRestarts++;
+    const after = pidOf(CHAOS_CLICKHOUSE);
+    const [up] = await sink.query<{ s: string | number }>('SELECT uptime() AS s');
+    await sink.close();
+    // Proven: another process, up for no longer than since the kill.
+    if (before !== undefined && after !== undefined && after !== before && Number(up?.s ?? Infinity) * 1000 <= Date.now() - restartedAt + 1000) clickhouseRestarts++;
   }
-  for (let k = 0; k < o.kills; k++) {
-    await sleep(gap * (0.5 + rand()));
-    const live = fleet.live;
-    const victim = live[Math.floor(rand() * live.length)];
-    if (victim !== undefined) {
-      await fleet.stop(victim, 'SIGKILL');
-      kills++;
-      if (o.sink === 'embedded') clickhouseRestarts++; // the engine lives in the consumer process
-      await sleep(rand() * 800);
-      // Every other replacement is armed: it kills itself at a crash point, so those points are hit for sure.
-      fleet.spawn(k % 2 === 0 ? `${CRASH_POINTS[(k / 2) % CRASH_POINTS.length]}:0.25` : undefined);
-    }
+
+  // The fault timeline: stalls spread over the window, each with a pause and a kill inside it; the other kills
+  // and pauses at random moments, overlapping as they fall.
+  const windowMs = Math.max(o.produceSeconds * 1000, o.kills * 2500, o.stalls * (stallMs + 3000));
+  const faults: Fault[] = [];
+  for (let i = 0; i < o.stalls; i++) faults.push({ at: (windowMs * (i + 0.3 * rand())) / Math.max(1, o.stalls), run: stall });
+  const overlapped = o.sink === 'server' ? o.stalls : 0; // a server stall brings one pause and one kill
+  for (let i = overlapped; i < o.kills; i++) {
+    const armed = i % 2 === 0;
+    faults.push({ at: rand() * windowMs, run: () => kill(armed) });
   }
+  for (let i = overlapped; i < o.pauses; i++) faults.push({ at: rand() * windowMs, run: pauseOne });
+  const faultStart = Date.now();
+  await Promise.all(
+    faults.map(async (f) => {
+      await sleep(Math.max(0, faultStart + f.at - Date.now()));
+      await f.run();
+    }),
+  );
   await producing;
-  o.say(`  produced ${o.events} in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${kills} kills so far`);
+  o.say(`  produced ${o.events} in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${kills} kills, ${stalls} stalls, ${pauses} pauses so far`);
   if (o.restartKafka) {
     o.say('  restarting the Kafka broker (SIGKILL)');
+    const before = pidOf(CHAOS_KAFKA);
     await stopService(CHAOS_KAFKA, 'SIGKILL');
     await sleep(500);
     await startService(CHAOS_KAFKA, { verbose: false });
-    kafkaRestarts++;
+    const after = pidOf(CHAOS_KAFKA);
+    if (before !== undefined && after !== undefined && after !== before) kafkaRestarts++;
   }
   const high = await highWatermarks(kafka, topic);
   const inTopic = [...high.values()].reduce((a, b) => a + b, 0);
@@ -344,10 +530,30 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   o.say(`  group ${lag === 0 ? 'caught up' : `still lagging by ${lag}`} after ${((Date.now() - t0) / 1000).toFixed(1)} s; stopping consumers`);
   await fleet.stopAll('SIGTERM');
 
+  // Dead letters: every undecodable record, by its source coordinates.
+  const letters = await readTopic(kafka, deadLetterTopicFor(topic));
+  const lettered = new Map<number, Set<number>>();
+  const letteredValues = new Set<string>();
+  for (const l of letters) {
+    const p = Number(l.headers['apilog.source.partition']);
+    const off = Number(l.headers['apilog.source.offset']);
+    if (!lettered.has(p)) lettered.set(p, new Set());
+    lettered.get(p)!.add(off);
+    if (l.value) letteredValues.add(l.value.toString('utf8'));
+  }
+  const deadLettersMissing = garbageIds.filter((id) => !letteredValues.has(id)).length;
+
   const sink: Sink = o.sink === 'server' ? new ClickHouseServerSink({ url: clickhouse }) : new ChdbSink(chdbDir!);
   let c: Check;
+  let rollupMismatch: number | null = null;
+  let rollups: unknown;
   try {
-    c = await check(sink, table, high);
+    c = await check(sink, table, high, lettered);
+    if (!(await isLegacyServer(sink))) {
+      const r = await checkRollups(sink, table);
+      rollups = r;
+      rollupMismatch = totalMismatch(r);
+    }
   } finally {
     await sink.close();
   }
@@ -359,6 +565,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
     missing: Math.max(o.events - c.unique, c.offsetsMissing),
     duplicates: Math.max(c.rows - c.unique, c.offsetsDuplicated),
     kills: kills + fleet.selfKills,
+    stalls,
+    pauses,
+    rollup_mismatch: rollupMismatch,
+    dead_letters_missing: deadLettersMissing,
     sink: o.sink,
   };
   const evidence = evidenceFromLogs(logDir);
@@ -368,11 +578,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
     killedAtCrashPoints: fleet.selfKills,
     consumerExits: fleet.unexpectedExits,
     topicMessages: inTopic,
+    undecodable: garbage,
+    deadLetters: letters.length,
     offsetsMissing: c.offsetsMissing,
     offsetsDuplicated: c.offsetsDuplicated,
     offsetsOutOfRange: c.outOfRange,
+    offsetsStoredAndDeadLettered: c.storedAndLettered,
     clickhouseRestarts,
     kafkaRestarts,
+    rollups,
     finalLag: lag,
     seconds: Math.round((Date.now() - t0) / 100) / 10,
     logs: logDir,
@@ -380,43 +594,63 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   return { ...result, details };
 }
 
+/** Whether a run did all it was asked to and found nothing wrong. */
+export function chaosPassed(result: ChaosResult & { details: Record<string, unknown> }, asked: Pick<ChaosOptions, 'stalls' | 'pauses' | 'kills' | 'restartClickHouse' | 'restartKafka' | 'sink'>): boolean {
+  const d = result.details;
+  return (
+    result.missing === 0 && result.duplicates === 0 && result.rows === result.produced &&
+    (result.rollup_mismatch ?? 0) === 0 && result.dead_letters_missing === 0 &&
+    d['offsetsOutOfRange'] === 0 && d['offsetsStoredAndDeadLettered'] === 0 &&
+    result.stalls === asked.stalls && result.pauses >= asked.pauses && result.kills >= asked.kills &&
+    (!asked.restartClickHouse || asked.sink !== 'server' || d['clickhouseRestarts'] === 1) && (!asked.restartKafka || d['kafkaRestarts'] === 1)
+  );
+}
+
 async function main(argv: string[]): Promise<number> {
   const program = new Command('chaos')
-    .description('kill consumers, ClickHouse and Kafka while events flow; check every event landed exactly once')
+    .description('kill, freeze and restart consumers, ClickHouse and Kafka while events flow; check every event landed exactly once')
     .option('--events <n>', 'events to produce', (v) => Number(v), 100_000)
     .option('--consumers <n>', 'concurrent consumer processes (server sink; the embedded sink runs one)', (v) => Number(v), 3)
     .option('--kills <n>', 'SIGKILLs of consumer processes', (v) => Number(v), 12)
+    .option('--stalls <n>', 'ClickHouse frozen (SIGSTOP) past the insert and rebalance timeouts', (v) => Number(v), 0)
+    .option('--pauses <n>', 'consumer processes frozen (SIGSTOP) past the session timeout', (v) => Number(v), 0)
     .option('--topic <name>', 'topic (created on the private broker)', `chaos-${Date.now().toString(36)}`)
     .option('--sink <kind>', 'server (ClickHouse server over HTTP) or embedded (chdb)', 'server')
     .option('--partitions <n>', 'partitions of the topic', (v) => Number(v), 6)
-    .option('--seed <n>', 'random seed (kill timing, events)', (v) => Number(v), Date.now() % 100_000)
+    .option('--seed <n>', 'random seed (fault timing, events)', (v) => Number(v), Date.now() % 100_000)
     .option('--produce-seconds <n>', 'spread production over this long', (v) => Number(v), 30)
+    .option('--rebalance-timeout-ms <ms>', "the consumers' rebalance timeout (stalls last 4 s longer)", (v) => Number(v), 20_000)
     .option('--no-clickhouse-restart', 'do not restart the ClickHouse server')
     .option('--no-kafka-restart', 'do not restart the broker')
-    .option('--timeout <seconds>', 'give up waiting for the group after this long', (v) => Number(v), 300)
+    .option('--timeout <seconds>', 'give up waiting for the group after this long', (v) => Number(v), 600)
     .option('--keep-services', 'leave the private Kafka and ClickHouse running afterwards', false);
   program.parse(argv, { from: 'user' });
   const f = program.opts<{
-    events: number; consumers: number; kills: number; topic: string; sink: string; partitions: number; seed: number;
-    produceSeconds: number; clickhouseRestart: boolean; kafkaRestart: boolean; timeout: number; keepServices: boolean;
+    events: number; consumers: number; kills: number; stalls: number; pauses: number; topic: string; sink: string; partitions: number; seed: number;
+    produceSeconds: number; rebalanceTimeoutMs: number; clickhouseRestart: boolean; kafkaRestart: boolean; timeout: number; keepServices: boolean;
   }>();
   if (f.sink !== 'server' && f.sink !== 'embedded') throw new Error(`--sink must be server or embedded, not ${f.sink}`);
   for (const [name, v] of Object.entries({ events: f.events, consumers: f.consumers, partitions: f.partitions, timeout: f.timeout })) {
     if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer`);
   }
+  for (const [name, v] of Object.entries({ kills: f.kills, stalls: f.stalls, pauses: f.pauses })) {
+    if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} must be a whole number`);
+  }
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const services: Service[] = f.sink === 'server' ? [CHAOS_KAFKA, CHAOS_CLICKHOUSE] : [CHAOS_KAFKA];
   for (const s of services) await startService(s, { verbose: false });
   try {
-    const result = await runChaos({
-      events: f.events, consumers: f.consumers, kills: f.kills, topic: f.topic, sink: f.sink, partitions: f.partitions,
-      seed: f.seed, produceSeconds: f.produceSeconds, restartClickHouse: f.clickhouseRestart, restartKafka: f.kafkaRestart,
-      timeoutSeconds: f.timeout, registry: process.env['SCHEMA_REGISTRY_URL'] ?? readStackEnv()?.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL, say,
-    });
+    const options: ChaosOptions = {
+      events: f.events, consumers: f.consumers, kills: f.kills, stalls: f.stalls, pauses: f.pauses, topic: f.topic, sink: f.sink,
+      partitions: f.partitions, seed: f.seed, produceSeconds: f.produceSeconds, restartClickHouse: f.clickhouseRestart, restartKafka: f.kafkaRestart,
+      rebalanceTimeoutMs: f.rebalanceTimeoutMs, timeoutSeconds: f.timeout,
+      registry: process.env['SCHEMA_REGISTRY_URL'] ?? readStackEnv()?.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL, say,
+    };
+    const result = await runChaos(options);
     const { details, ...line } = result;
     say(`  details: ${JSON.stringify(details)}`);
     process.stdout.write(`${JSON.stringify(line)}\n`);
-    return line.missing === 0 && line.duplicates === 0 && line.rows === line.produced ? 0 : 1;
+    return chaosPassed(result, options) ? 0 : 1;
   } finally {
     if (!f.keepServices) for (const s of [...services].reverse()) await stopService(s, 'SIGTERM');
   }
