@@ -1,26 +1,29 @@
 /**
  * The consumer's view of a ClickHouse table through a Sink: inserts row bodies (RowBinary, JSONEachRow or
  * JSONCompactEachRow with `null` read as the column default), answers which Kafka offsets of a partition are
- * already stored (the `_topic`, `_partition`, `_offset` columns every row carries), and fences inserts.
+ * already stored (the `_topic`, `_partition`, `_offset` columns every row carries), and makes retries safe.
  *
- * Fencing (server sinks). An insert sent over HTTP can outlive the attempt that sent it: a client that gave up on a
- * slow or frozen server, or a process killed while its request waits in the server's socket buffer, leaves a request
- * the server may run later, after the partition's next owner (or the same one, retrying) read what is stored. So a
- * server sink never inserts into the table directly but through an *entry*: a `Null`-engine table with the table's
- * insertable columns and a materialized view that moves every inserted block into the table (and so on into its
- * rollups). Each process has one entry at a time, named `<table>__in_<random>`; every insert carries a query id that
- * starts with the entry's name. To fence an entry: DROP it (an insert not yet started through it now fails with
- * "table doesn't exist", whenever the server gets to it), then wait until `system.processes` holds no query of that
- * entry (KILL QUERY speeds that up): an insert that started before the DROP is registered there until it ends.
- * After `fence` resolves, nothing sent through that entry can land. The Kafka ledger (ledger.ts) names the entry of
- * every batch before it is sent, so the next owner knows what to fence. The embedded engine runs inside the
- * consumer's process: its inserts end with the process, and it needs no entries.
+ * An insert sent over HTTP can outlive the attempt that sent it: a client that gave up on a slow or frozen server, or
+ * a process killed while its request waits in the server's socket buffer, leaves a request the server may run later,
+ * after the partition's next owner (or the same one, retrying) read what is stored. Two ways to make that harmless:
  *
- * Deduplication (ClickHouse 21.x and later, embedded engine included). Where the server takes
- * `insert_deduplication_token` and the table keeps a deduplication window, every insert carries its batch's token
- * and `deduplicate_blocks_in_dependent_materialized_views`: sending the same batch again stores it once in the table
- * and once in each rollup, whichever of them the first attempt reached. Debian's 18.16 has neither: there the
- * consumer reads the stored offsets of a batch whose insert failed and sends only the missing rows.
+ * Deduplication (the embedded engine, and servers that take `insert_deduplication_token` on a table with a
+ * deduplication window: our migrations set one). Every insert carries its batch's token and
+ * `deduplicate_blocks_in_dependent_materialized_views`, and a batch is only ever sent again whole, with the same
+ * token: stored once in the table and once in each rollup, whichever of them an earlier attempt reached, and a late
+ * request of an earlier attempt lands nowhere. It holds while the table's deduplication window (blocks) still holds
+ * the token. Inserts go straight into the table: the block's identity includes the chain of views it went through,
+ * so an insert through another table (an entry, below) would not be recognized as the same (checked on 26.x).
+ *
+ * Fencing (servers without deduplication: Debian's 18.16). Inserts go through an *entry*: a `Null`-engine table with
+ * the table's insertable columns and a materialized view that moves every inserted block into the table. Each process
+ * has one entry at a time, named `<table>__in_<random>`; every insert carries a query id that starts with the
+ * entry's name. To fence an entry: DROP it (an insert not yet started through it now fails with "table doesn't
+ * exist", whenever the server gets to it), then wait until `system.processes` holds no query of that entry (KILL
+ * QUERY speeds that up): an insert that started before the DROP is registered there until it ends. After `fence`
+ * resolves, nothing sent through that entry can land, and the stored offsets of a batch are final: the consumer reads
+ * them and sends only the missing rows. The Kafka ledger (ledger.ts) names the entry of every batch before it is
+ * sent, so the next owner knows what to fence.
  */
 import { randomBytes } from 'node:crypto';
 import { ApilogError } from '../runtime/errors.ts';
@@ -47,7 +50,10 @@ export class EntryFencedError extends ApilogError {
 export interface ClickHouseRowsOptions {
   /** Extra settings sent with every insert. */
   readonly settings?: Record<string, string | number>;
-  /** Insert through fenceable entry tables. @default true for a server, false for the embedded engine */
+  /**
+   * Insert through fenceable entry tables. @default true for a server whose table does not deduplicate (known after
+   * `start`), false otherwise (the embedded engine's inserts end with its process)
+   */
   readonly entries?: boolean;
   /** Polls system.processes this often while fencing. @default 100 */
   readonly fencePollMs?: number;
@@ -60,7 +66,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class ClickHouseRows implements RowStore {
   private readonly table: string;
   private readonly settings: Record<string, string | number>;
-  private readonly usesEntries: boolean;
+  private usesEntries: boolean;
+  private readonly entriesOption: boolean | undefined;
   private readonly fencePollMs: number;
   private dedup = false;
   private current: Entry | undefined;
@@ -73,7 +80,8 @@ export class ClickHouseRows implements RowStore {
   ) {
     this.table = checkTableName(table);
     this.settings = options.settings ?? {};
-    this.usesEntries = options.entries ?? sink.kind === 'server';
+    this.entriesOption = options.entries;
+    this.usesEntries = options.entries ?? false;
     this.fencePollMs = options.fencePollMs ?? 100;
   }
 
@@ -87,9 +95,10 @@ export class ClickHouseRows implements RowStore {
     return this.usesEntries;
   }
 
-  /** Reads what the server and the table support. */
+  /** Reads what the server and the table support, and chooses between deduplication and entries. */
   async start(): Promise<void> {
     this.dedup = await tableDeduplicates(this.sink, this.table);
+    this.usesEntries = this.entriesOption ?? (this.sink.kind === 'server' && !this.dedup);
   }
 
   /**

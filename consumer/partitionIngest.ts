@@ -8,12 +8,12 @@
  *
  * The contract, per partition, for one owner (one PartitionIngest per partition per group generation):
  * 1. `recover(from)` before the first message reads the ledger. Clean: nothing after it was sent, nothing to look
- *    for. An intent for [C, L]: its entry is fenced first (nothing the earlier owner sent can land after this), then
- *    the offsets of [C, L] already stored are read (one batch at most). If some are, and the table deduplicates, the
- *    same batch is formed again (`reform`) and sent with the same token: the table and each of its rollups take it
- *    once, whichever of them the first attempt reached. Without deduplication (18.16) those offsets are skipped. No
- *    ledger of ours (a new group on an existing table, offsets reset): ClickHouse is read page by page
- *    (storedOffsets.ts), so the work does not grow with the table.
+ *    for. An intent for [C, L]: where the table deduplicates, the same batch is formed again (`reform`) and sent with
+ *    the same token: the table and each of its rollups take it once, whichever of them an earlier attempt reached,
+ *    and an earlier attempt's request that runs late finds the token taken. Without deduplication (18.16) the entry
+ *    it names is fenced first (nothing the earlier owner sent can land after this), then the offsets of [C, L]
+ *    already stored are read (one batch at most) and skipped. No ledger of ours (a new group on an existing table,
+ *    offsets reset): ClickHouse is read page by page (storedOffsets.ts), so the work does not grow with the table.
  * 2. `admit(offset)` for every fetched message, in order: false for offsets already taken (a re-fetch) or stored.
  *    The caller decodes admitted messages and calls `addEncoded`/`addRow` or `addDeadLetter`. No await per message
  *    (`prepare` reads pages of stored offsets once per fetch, when there are any).
@@ -257,16 +257,19 @@ export class PartitionIngest {
       }
       const batchLast = batch?.last ?? -1;
       const upTo = record.upTo ?? -1;
-      // The ledger's batch, at most one batch of offsets: read exactly.
-      const found = batch === undefined || from > batchLast ? [] : await this.retry('stored-offsets', lease, () => rows.storedOffsets(this.topic, this.partition, from, batchLast));
-      const reformable = batch !== undefined && rows.deduplicates && from === committed.offset && !this.deps.unreformable?.has(`${this.partition}:${batch.token}`);
-      if (found.length > 0 && reformable) {
-        // Some of it landed: send the same batch again with its token, so the rollups get what the table has.
+      const reformable = batch !== undefined && rows.deduplicates && from === committed.offset && from <= batchLast && !this.deps.unreformable?.has(`${this.partition}:${batch.token}`);
+      let found: number[] = [];
+      if (reformable) {
+        // Send the same batch again with its token, whatever of it landed: the table and each rollup take it once, and
+        // a late request of the earlier attempt finds its token taken.
         this.reform = { last: batchLast, token: batch.token };
+      } else if (batch !== undefined && from <= batchLast) {
+        // The ledger's batch, at most one batch of offsets, read exactly (its entry is fenced: this is final).
+        found = await this.retry('stored-offsets', lease, () => rows.storedOffsets(this.topic, this.partition, from, batchLast));
       }
       // Beyond the batch, what earlier owners left (upTo) is read page by page: it may be a whole table's worth.
       this.stored = upTo > batchLast && upTo >= from ? await scan() : StoredOffsets.exact(found);
-      // With the entry fenced, what is stored now is all there will be: the bound to pass on is the highest found.
+      // What is stored now is all there will be (fenced, or deduplicated): the bound to pass on is the highest found.
       this.horizon = this.stored.highest;
       recovery = { ledger: record.kind, stored: found.length, ...(this.reform ? { reformTo: batchLast } : {}), ...(upTo >= from ? { upTo } : {}) };
     }

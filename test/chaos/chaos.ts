@@ -100,6 +100,8 @@ export const CHAOS_CLICKHOUSE = clickhouseService({ id: 'clickhouse-chaos', http
 
 const CRASH_POINTS = ['after-insert', 'before-insert', 'before-intent', 'after-commit'];
 const SESSION_TIMEOUT_MS = 6000;
+/** A consumer is hit by faults only once it has been up this long. */
+const VICTIM_MIN_AGE_MS = 5000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const pidOf = (service: Service) => livePid(pidFileOf(service.id), service.marker);
 
@@ -123,6 +125,9 @@ class ConsumerFleet {
   private readonly children = new Set<ChildProcess>();
   private readonly stopping = new Set<ChildProcess>();
   private readonly paused = new Set<ChildProcess>();
+  /** Consumers that will SIGKILL themselves at a crash point: spared by the random kills so that they get there. */
+  private readonly armed = new Set<ChildProcess>();
+  private readonly bornAt = new Map<ChildProcess, number>();
   private started = 0;
   private closed = false;
   selfKills = 0;
@@ -144,9 +149,20 @@ class ConsumerFleet {
     return [...this.children].filter((c) => !this.stopping.has(c));
   }
 
-  /** Live and not paused. */
+  /**
+   * Consumers a fault may hit: live, not paused, and up long enough to have joined the group and taken partitions
+   * (a fault on a process still starting tests little).
+   */
   get running(): ChildProcess[] {
-    return this.live.filter((c) => !this.paused.has(c));
+    const now = Date.now();
+    return this.live.filter((c) => !this.paused.has(c) && now - (this.bornAt.get(c) ?? now) >= VICTIM_MIN_AGE_MS);
+  }
+
+  /** Running and not armed (random kills pick from these, when there are any). */
+  get unarmed(): ChildProcess[] {
+    const running = this.running;
+    const list = running.filter((c) => !this.armed.has(c));
+    return list.length > 0 ? list : running;
   }
 
   /** Starts a consumer unless `width` are already running. */
@@ -162,9 +178,13 @@ class ConsumerFleet {
     });
     closeSync(log);
     this.children.add(child);
+    if (crashAt) this.armed.add(child);
+    this.bornAt.set(child, Date.now());
     child.once('exit', (_code, signal) => {
       this.children.delete(child);
       this.paused.delete(child);
+      this.armed.delete(child);
+      this.bornAt.delete(child);
       const byUs = this.stopping.delete(child);
       if (byUs || this.closed || this.unexpectedExits > 20) return;
       // Killed at a crash point (SIGKILL), or died (a bug): either way a supervisor would start a new one.
@@ -422,17 +442,26 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   const stallMs = rebalanceTimeoutMs + 4000;
   const pick = <T>(list: readonly T[]): T | undefined => list[Math.floor(rand() * list.length)];
 
+  /** A consumer from `list()`, waiting up to 15 s for one (another fault may have just killed the only one). */
+  const victimOf = async (list: () => ChildProcess[]): Promise<ChildProcess | undefined> => {
+    for (let i = 0; i < 150; i++) {
+      const victim = pick(list());
+      if (victim !== undefined) return victim;
+      await sleep(100);
+    }
+    return undefined;
+  };
   const kill = async (armed: boolean) => {
-    const victim = pick(fleet.live);
+    const victim = await victimOf(() => fleet.unarmed);
     if (victim === undefined) return;
     await fleet.stop(victim, 'SIGKILL');
     kills++;
     await sleep(rand() * 800);
     // Every other replacement is armed: it kills itself at a crash point, so those points are hit for sure.
-    fleet.spawn(armed ? `${CRASH_POINTS[kills % CRASH_POINTS.length]}:0.25` : undefined);
+    fleet.spawn(armed ? `${CRASH_POINTS[kills % CRASH_POINTS.length]}:0.5` : undefined);
   };
   const pauseOne = async () => {
-    const victim = pick(fleet.running);
+    const victim = await victimOf(() => fleet.running);
     if (victim === undefined) return;
     pauses++;
     await fleet.pause(victim, pauseMs);
@@ -441,7 +470,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
     if (o.sink === 'embedded') {
       // The engine runs inside the consumer: freeze that process past the rebalance timeout, then kill it soon
       // after it resumes (recovering from the freeze).
-      const victim = pick(fleet.running);
+      const victim = await victimOf(() => fleet.running);
       if (victim === undefined) return;
       stalls++;
       await fleet.pause(victim, stallMs);

@@ -22,12 +22,12 @@ const tablesOf = async (prefix: string) =>
 describe('current migration series on the embedded engine', () => {
   it('applies every migration once; the second run applies nothing and changes nothing', async () => {
     const first = await ensureApiCallsTable(sink, 'calls');
-    expect(first.applied.map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(first.applied.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
     const tables = await tablesOf('calls');
     const columns = await sink.describe('calls');
     const second = await ensureApiCallsTable(sink, 'calls');
     expect(second.applied).toEqual([]);
-    expect(second.skipped.map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(second.skipped.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await tablesOf('calls')).toEqual(tables);
     expect(await sink.describe('calls')).toEqual(columns);
     expect(tables).toEqual([
@@ -42,7 +42,7 @@ describe('current migration series on the embedded engine', () => {
     const recorded = await sink.query<{ version: number; n: string }>(
       `SELECT version, count() AS n FROM ${MIGRATIONS_TABLE} WHERE target = 'calls' GROUP BY version ORDER BY version`,
     );
-    expect(recorded.map((r) => [r.version, Number(r.n)])).toEqual([[1, 1], [2, 1], [3, 1], [4, 1], [5, 1]]);
+    expect(recorded.map((r) => [r.version, Number(r.n)])).toEqual([[1, 1], [2, 1], [3, 1], [4, 1], [5, 1], [6, 1]]);
     const checksums = (await appliedMigrations(sink, 'calls')).map((m) => m.checksum);
     expect(checksums).toEqual(loadMigrations('current').map((m) => m.checksum));
   });
@@ -61,16 +61,16 @@ describe('current migration series on the embedded engine', () => {
     const [create] = await sink.query<{ q: string }>("SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = 'calls'");
     expect(create!.q).toMatch(/PROJECTION by_offset/);
     expect(create!.q).toMatch(/ORDER BY \(api, ts\)/);
-    expect(create!.q).toMatch(/non_replicated_deduplication_window = 1000/);
+    expect(create!.q).toMatch(/non_replicated_deduplication_window = 10000/); // 0006
     expect(await tableRetentionDays(sink, 'calls')).toBeUndefined();
   });
 
   it('stops at --to and continues from there later', async () => {
     expect((await migrate(sink, { table: 'staged', dialect: 'current', to: 4 })).applied.map((m) => m.version)).toEqual([1, 2, 3, 4]);
     expect((await sink.describe('staged')).some((c) => c.name === 'protocol')).toBe(false);
-    expect((await migrate(sink, { table: 'staged', dialect: 'current' })).applied.map((m) => m.version)).toEqual([5]);
+    expect((await migrate(sink, { table: 'staged', dialect: 'current' })).applied.map((m) => m.version)).toEqual([5, 6]);
     expect((await sink.describe('staged')).some((c) => c.name === 'protocol')).toBe(true);
-    await expect(migrate(sink, { table: 'staged', dialect: 'current', to: 9 })).rejects.toThrow(/versions 1 to 5/);
+    await expect(migrate(sink, { table: 'staged', dialect: 'current', to: 9 })).rejects.toThrow(/versions 1 to 6/);
   });
 
   it('sets, changes and removes retention only for the levels given', async () => {
