@@ -1,16 +1,20 @@
 /**
- * The consumer group: fetch → decode → per-partition batch → insert into ClickHouse → commit, exactly once.
+ * The consumer group: fetch → decode → per-partition batch → intent → insert into ClickHouse → commit, exactly once.
  *
  * kafkajs delivers batches per partition (eachBatch). Each partition has a PartitionIngest (partitionIngest.ts holds
  * the exactly-once contract) for the current group generation; a new assignment drops them all, and each partition
- * recovers from ClickHouse on its first batch. Every insert and commit happens inside eachBatch, which kafkajs
- * finishes before it rejoins the group, so a rebalance never overlaps an insert of this process. A batch younger than
- * `maxBatchAgeMs` on a caught-up partition is held inside eachBatch (heartbeating) until it is due: flushing on a
- * timer outside eachBatch could race a rejoin.
+ * recovers on its first batch from the ledger its committed offset carries (ledger.ts, read with an admin client:
+ * kafkajs's consumer does not expose commit metadata) and from ClickHouse. Every insert and commit happens inside
+ * eachBatch, which kafkajs finishes before it rejoins the group; the lease (below) stops attempts once the group is
+ * rebalancing, and what an attempt may still do after that (a request waiting at the server) is made harmless by
+ * deduplication tokens or fenced entries (clickhouseRows.ts). A batch younger than `maxBatchAgeMs` on a caught-up
+ * partition is held inside eachBatch (heartbeating) until it is due: flushing on a timer outside eachBatch could race
+ * a rejoin.
  *
  * Failure behaviour: undecodable records go to the dead-letter topic; ClickHouse, registry or commit failures are
- * retried with backoff and jitter while fetching stops (nothing is committed meanwhile); a partition lost to a
- * rebalance is abandoned and rewound; any other error is fatal (`onFatal`), and a restart recovers exactly.
+ * retried with backoff and jitter while fetching stops (nothing is committed meanwhile), for at most the rebalance
+ * timeout per eachBatch; a partition lost to a rebalance, or retried that long, is abandoned and rewound; any other
+ * error is fatal (`onFatal`), and a restart recovers exactly.
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { ApilogError, ConfigError, DecodeError, describeError } from '../runtime/errors.ts';

@@ -100,8 +100,8 @@ export const CHAOS_CLICKHOUSE = clickhouseService({ id: 'clickhouse-chaos', http
 
 const CRASH_POINTS = ['after-insert', 'before-insert', 'before-intent', 'after-commit'];
 const SESSION_TIMEOUT_MS = 6000;
-/** A consumer is hit by faults only once it has been up this long. */
-const VICTIM_MIN_AGE_MS = 5000;
+/** A consumer is hit by faults only once it has been up this long (and has had partitions assigned). */
+const VICTIM_MIN_AGE_MS = 3000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const pidOf = (service: Service) => livePid(pidFileOf(service.id), service.marker);
 
@@ -128,6 +128,7 @@ class ConsumerFleet {
   /** Consumers that will SIGKILL themselves at a crash point: spared by the random kills so that they get there. */
   private readonly armed = new Set<ChildProcess>();
   private readonly bornAt = new Map<ChildProcess, number>();
+  private readonly logOf = new Map<ChildProcess, string>();
   private started = 0;
   private closed = false;
   selfKills = 0;
@@ -149,27 +150,36 @@ class ConsumerFleet {
     return [...this.children].filter((c) => !this.stopping.has(c));
   }
 
-  /**
-   * Consumers a fault may hit: live, not paused, and up long enough to have joined the group and taken partitions
-   * (a fault on a process still starting tests little).
-   */
-  get running(): ChildProcess[] {
-    const now = Date.now();
-    return this.live.filter((c) => !this.paused.has(c) && now - (this.bornAt.get(c) ?? now) >= VICTIM_MIN_AGE_MS);
+  /** Whether a consumer has been up for a while and has had partitions assigned (it says so in its log). */
+  private grown(child: ChildProcess, now: number): boolean {
+    if (now - (this.bornAt.get(child) ?? now) < VICTIM_MIN_AGE_MS) return false;
+    const log = this.logOf.get(child);
+    return log !== undefined && readFileSync(log, 'utf8').includes('"msg":"partitions assigned"');
   }
 
-  /** Running and not armed (random kills pick from these, when there are any). */
+  /** Consumers a fault may hit: live, not paused, and working (a fault on a process still starting tests little). */
+  get running(): ChildProcess[] {
+    const now = Date.now();
+    return this.live.filter((c) => !this.paused.has(c) && this.grown(c, now));
+  }
+
+  /**
+   * Working and not armed, paused or not (random kills pick from these, when there are any; a process frozen by a
+   * stall or a pause can be killed too).
+   */
   get unarmed(): ChildProcess[] {
-    const running = this.running;
-    const list = running.filter((c) => !this.armed.has(c));
-    return list.length > 0 ? list : running;
+    const now = Date.now();
+    const grown = this.live.filter((c) => this.grown(c, now));
+    const list = grown.filter((c) => !this.armed.has(c));
+    return list.length > 0 ? list : grown;
   }
 
   /** Starts a consumer unless `width` are already running. */
   spawn(crashAt?: string): ChildProcess | undefined {
     if (this.closed || this.live.length >= this.width) return undefined;
     const n = this.started++;
-    const log = openSync(join(this.logDir, `consumer-${n}${crashAt ? '-armed' : ''}.log`), 'a');
+    const logFile = join(this.logDir, `consumer-${n}${crashAt ? '-armed' : ''}.log`);
+    const log = openSync(logFile, 'a');
     const args = crashAt ? [...this.args, '--crash-at', crashAt] : this.args;
     const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'apilog.js'), 'consume', ...args], {
       cwd: PROJECT_ROOT,
@@ -180,11 +190,13 @@ class ConsumerFleet {
     this.children.add(child);
     if (crashAt) this.armed.add(child);
     this.bornAt.set(child, Date.now());
+    this.logOf.set(child, logFile);
     child.once('exit', (_code, signal) => {
       this.children.delete(child);
       this.paused.delete(child);
       this.armed.delete(child);
       this.bornAt.delete(child);
+      this.logOf.delete(child);
       const byUs = this.stopping.delete(child);
       if (byUs || this.closed || this.unexpectedExits > 20) return;
       // Killed at a crash point (SIGKILL), or died (a bug): either way a supervisor would start a new one.
@@ -442,9 +454,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   const stallMs = rebalanceTimeoutMs + 4000;
   const pick = <T>(list: readonly T[]): T | undefined => list[Math.floor(rand() * list.length)];
 
-  /** A consumer from `list()`, waiting up to 15 s for one (another fault may have just killed the only one). */
+  /** A consumer from `list()`, waiting up to 30 s for one (another fault may have just killed or frozen the only one). */
   const victimOf = async (list: () => ChildProcess[]): Promise<ChildProcess | undefined> => {
-    for (let i = 0; i < 150; i++) {
+    for (let i = 0; i < 300; i++) {
       const victim = pick(list());
       if (victim !== undefined) return victim;
       await sleep(100);

@@ -144,9 +144,9 @@ class MemoryClickHouse implements RowStore {
     }
   }
 
-  async storedOffsets(_topic: string, _partition: number, from: number, to: number): Promise<number[]> {
+  async storedOffsets(_topic: string, _partition: number, from: number, to?: number): Promise<number[]> {
     this.read();
-    const found = this.raw.filter((o) => o >= from && o <= to);
+    const found = this.raw.filter((o) => o >= from && o <= (to ?? Infinity));
     this.offsetsRead += found.length;
     return found;
   }
