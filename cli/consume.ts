@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import type { KafkaConfig, SASLOptions } from 'kafkajs';
+import type { Kafka, KafkaConfig, SASLOptions } from 'kafkajs';
 import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
 import { retrying } from '../consumer/backoff.ts';
 import { DEFAULT_TABLE, ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
@@ -22,8 +22,10 @@ import { DEFAULT_TUNING, type ConsumerTuning } from '../consumer/options.ts';
 import type { CrashPoint } from '../consumer/partitionIngest.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { ROW_FORMATS, checkTableName, type RowFormat, type Sink } from '../consumer/sink.ts';
+import { locateUnreadableBatch } from '../consumer/unreadableBatch.ts';
 import { ConfigError, describeError } from '../runtime/errors.ts';
 import { createKafka, type KafkaTarget } from '../runtime/kafka.ts';
+import { CODEC_IDS, refuseCodec, unreadableBatchIn } from '../runtime/kafkaCodecs.ts';
 import { createLogger } from '../runtime/log.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { nonNegativeInt, positiveInt } from './arguments.ts';
@@ -91,6 +93,7 @@ interface ConsumeFlags extends EndpointFlags, SecurityFlags {
   metricsHost: string;
   clickhouseCa?: string;
   crashAt?: CrashAt;
+  refuseCodec?: keyof typeof CODEC_IDS;
 }
 
 interface CrashAt {
@@ -144,6 +147,11 @@ export function registerConsume(program: Command): void {
         .argParser(parseCrashAt)
         .hideHelp(),
     )
+    .addOption(
+      new Option('--refuse-codec <codec>', 'crash tests only: read batches in this codec as a codec this consumer does not know')
+        .choices(Object.keys(CODEC_IDS))
+        .hideHelp(),
+    )
     .option('--clickhouse-ca <file>', 'PEM CA certificate for an https:// ClickHouse (user and password from CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)')
     .action(async (flags: ConsumeFlags) => {
       process.exitCode = await runConsume(flags);
@@ -173,6 +181,7 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   await retrying({ initialMs: 500, maxMs: 10_000 }, () => preflight({ ...kafkaTarget, registry, sink }), {
     onRetry: (error, attempt, delayMs) => logger.warn({ attempt, delayMs, error: describeError(error) }, 'waiting for the services'),
   });
+  if (flags.refuseCodec) refuseCodec(flags.refuseCodec);
   const kafka = createKafka({ ...kafkaTarget, clientId: 'apilog-consume', logger });
   const deadLetterTopic = flags.deadLetterTopic ?? deadLetterTopicFor(endpoints.topic);
   if (flags.createTable) {
@@ -232,7 +241,8 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   await server.close();
   logger.info({ outcome, stats: consumer.stats }, 'stopped');
   if (fatal !== undefined) {
-    process.stderr.write(`apilog: ${describeError(fatal)}\n`);
+    const line = unreadableBatchIn(fatal) ? await unreadableLine(kafka, fatal, endpoints.topic, flags.group, !flags.fromLatest) : describeError(fatal);
+    process.stderr.write(`apilog: ${line}\n`);
     return 2;
   }
   // A deadline exit abandons buffered rows: nothing uncommitted is lost, the next owner reads it again.
@@ -240,6 +250,14 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   const code = outcome === 'clean' ? 0 : 1;
   setTimeout(() => process.exit(code), 500).unref();
   return code;
+}
+
+/** The fatal line for a batch the consumer cannot read: the codec, and the partition it is on (found by a probe). */
+async function unreadableLine(kafka: Kafka, fatal: Error, topic: string, groupId: string, fromBeginning: boolean): Promise<string> {
+  const at = await locateUnreadableBatch(kafka, { topic, groupId, fromBeginning }).catch(() => undefined);
+  const where = at ? `topic ${topic} partition ${at.partition}` : `topic ${topic} (the partition could not be found within 20 s)`;
+  const committed = at ? `nothing from offset ${at.from} on is committed` : 'nothing of it is committed';
+  return `${where}: ${describeError(fatal)}; ${committed}. Upgrade apilog, or have the producer use a codec it reads`;
 }
 
 /** Fails with an actionable message when the table is missing (the schema is the migrations' job, not the consumer's). */

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { createApiLogger } from '../producer/apiLogger.ts';
-import { COMPRESSIONS, type CompressionName } from '../producer/codecs.ts';
+import { COMPRESSIONS, type CompressionName } from '../runtime/kafkaCodecs.ts';
 import { SEND_LATENCY_BUCKETS } from '../producer/metrics.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';

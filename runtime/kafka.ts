@@ -10,7 +10,7 @@ const { KafkaJSProtocolError, KafkaJSSASLAuthenticationError } = kafkajs;
 // Our producers pick the partitioner explicitly (Java-compatible murmur2); kafkajs's v2 migration notice is noise.
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 import { kafkaLevelFor, kafkaLogCreator, type Logger } from './log.ts';
-import { registerLz4Codec } from '../producer/codecs.ts';
+import { registerKafkaCodecs } from './kafkaCodecs.ts';
 import { ConfigError, describeError } from './errors.ts';
 
 export interface KafkaOptions {
@@ -45,8 +45,8 @@ export function kafkaConfig(options: KafkaOptions): KafkaConfig {
 }
 
 export function createKafka(options: KafkaOptions): Kafka {
-  // The SDK writes LZ4 by default; kafkajs keeps codecs per process, so every client (consumers included) gets it.
-  registerLz4Codec();
+  // kafkajs keeps codecs per process: every client (consumers, producers, tests, benchmarks) gets all of Kafka's.
+  registerKafkaCodecs();
   return new Kafka(kafkaConfig(options));
 }
 
