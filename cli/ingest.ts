@@ -5,6 +5,8 @@
 import type { Command } from 'commander';
 import { createApiLogger } from '../producer/apiLogger.ts';
 import { startIngestServer } from '../producer/ingest.ts';
+import { ensureTopic, requireTopic } from '../producer/topic.ts';
+import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
@@ -18,6 +20,8 @@ interface IngestFlags extends EndpointFlags {
   maxBody: number;
   maxEvents: number;
   spool?: string;
+  createTopic: boolean;
+  partitions: number;
 }
 
 export function registerIngest(program: Command): void {
@@ -28,6 +32,8 @@ export function registerIngest(program: Command): void {
     .option('--max-body <bytes>', 'largest request body', positiveInt, 5 * 1024 * 1024)
     .option('--max-events <n>', 'most events per request', positiveInt, 10_000)
     .option('--spool <dir>', 'spool directory for broker outages')
+    .option('--create-topic', 'create the topic if it does not exist (otherwise a missing topic stops ingest at start)', false)
+    .option('--partitions <n>', 'partitions of the topic when --create-topic creates it', positiveInt, 6)
     .addHelpText('after', '\nSet APILOG_INGEST_TOKEN to require "Authorization: Bearer <token>".')
     .action(async (flags: IngestFlags) => {
       const endpoints = resolveEndpoints(flags);
@@ -39,6 +45,9 @@ export function registerIngest(program: Command): void {
       const log = createLogger('apilog-ingest', process.env['APILOG_LOG_LEVEL'] ?? 'info');
       const registry = new SchemaRegistryClient({ url: endpoints.registry });
       await preflight({ brokers: endpoints.brokers, registry });
+      const admin = createKafka({ brokers: endpoints.brokers, clientId: 'apilog-ingest', logger: log });
+      if (flags.createTopic) await ensureTopic(admin, { topic: endpoints.topic, partitions: flags.partitions });
+      else await requireTopic(admin, endpoints.topic, endpoints.brokers.join(','));
       const logger = await createApiLogger({
         brokers: endpoints.brokers, registry, topic: endpoints.topic, whenFull: 'wait', logger: log,
         ...(flags.spool ? { spool: { dir: flags.spool } } : {}),
