@@ -44,7 +44,8 @@ export class SchemaRegistryClient {
    */
   async register(subject: string, schema: string): Promise<number> {
     const path = `/subjects/${encodeURIComponent(subject)}`;
-    const found = await this.call<{ id?: unknown }>('POST', path, { schema });
+    // normalize: the same schema in other whitespace or key order (Python's AvroSerializer registers it so) is found.
+    const found = await this.call<{ id?: unknown }>('POST', `${path}?normalize=true`, { schema });
     if (found.status !== 404) return idIn(found.body, `POST ${path}`);
     const versions = await this.versions(subject);
     if (versions.length > 0) await this.refuseAnotherRecord(subject, schema);

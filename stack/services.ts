@@ -55,7 +55,8 @@ export const logFileOf = (id: string) => join(LOG_DIR, `${id}.log`);
 
 export class StackError extends Error {}
 
-function run(command: string, args: string[], what: string): void {
+/** Runs a tool to its end; a StackError with its last output lines when it fails. */
+export function run(command: string, args: string[], what: string): void {
   try {
     execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
   } catch (error) {
@@ -65,7 +66,7 @@ function run(command: string, args: string[], what: string): void {
   }
 }
 
-function hasCommand(command: string): boolean {
+export function hasCommand(command: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
     return true;

@@ -9,6 +9,7 @@ import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENV_FILE, LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, STACK_DIR } from './endpoints.ts';
+import { installClients } from './clients.ts';
 import { livePid, startDetached, stopByPidFile, tail } from './processes.ts';
 import {
   DATA_DIR,
@@ -133,13 +134,21 @@ function parseNames(args: string[]): ServiceName[] {
 }
 
 const USAGE = `usage: npm run stack -- <up|down|status> [kafka|registry|clickhouse ...] [--clean]
+       npm run stack -- clients
 
   up       install (cached) and start the services, wait until healthy, write .stack/env
   down     stop the services this stack started (by pid); --clean also deletes their data
-  status   show each service's pid and health; exits 1 if any is down`;
+  status   show each service's pid and health; exits 1 if any is down
+  clients  install the third-party Kafka clients of the interop tests (Python, JVM, PHP; cached)`;
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
+  if (verb === 'clients') {
+    const t0 = Date.now();
+    for (const line of installClients()) say(`  ${line}`);
+    say(`stack clients: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return 0;
+  }
   const clean = rest.includes('--clean');
   const names = parseNames(rest.filter((a) => !a.startsWith('--')));
   switch (verb) {
