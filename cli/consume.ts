@@ -27,9 +27,8 @@ import { ConfigError, describeError } from '../runtime/errors.ts';
 import { createKafka, type KafkaTarget } from '../runtime/kafka.ts';
 import { CODEC_IDS, refuseCodec, unreadableBatchIn } from '../runtime/kafkaCodecs.ts';
 import { createLogger } from '../runtime/log.ts';
-import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { nonNegativeInt, positiveInt } from './arguments.ts';
-import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { registryFor, resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { preflight } from './preflight.ts';
 
 export interface SecurityFlags {
@@ -174,7 +173,7 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   // One Kafka target, TLS and SASL included, for the preflight and for the consumer's own client.
   const kafkaTarget: KafkaTarget = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
   const sink = openSink(endpoints.clickhouse, flags.clickhouseCa !== undefined ? { caCert: readFileSync(flags.clickhouseCa) } : {});
-  const registry = new SchemaRegistryClient({ url: endpoints.registry });
+  const registry = registryFor(endpoints, flags);
   // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
   // supervisor would do the same, slower); until then nothing is fetched and nothing committed. A broker that
   // refuses the TLS/SASL settings is a ConfigError: not waited on.

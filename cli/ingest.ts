@@ -9,9 +9,8 @@ import { ensureTopic, requireTopic } from '../producer/topic.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { ConfigError } from '../runtime/errors.ts';
-import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { positiveInt } from './arguments.ts';
-import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { registryFor, resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { preflight } from './preflight.ts';
 
 interface IngestFlags extends EndpointFlags {
@@ -43,7 +42,7 @@ export function registerIngest(program: Command): void {
         process.stderr.write('apilog ingest: warning: listening beyond loopback without APILOG_INGEST_TOKEN\n');
       }
       const log = createLogger('apilog-ingest', process.env['APILOG_LOG_LEVEL'] ?? 'info');
-      const registry = new SchemaRegistryClient({ url: endpoints.registry });
+      const registry = registryFor(endpoints, flags);
       await preflight({ brokers: endpoints.brokers, registry });
       const admin = createKafka({ brokers: endpoints.brokers, clientId: 'apilog-ingest', logger: log });
       if (flags.createTopic) await ensureTopic(admin, { topic: endpoints.topic, partitions: flags.partitions });

@@ -13,9 +13,8 @@ import { ensureTopic } from '../producer/topic.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { nonNegativeInt, positiveInt } from './arguments.ts';
-import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { registryFor, resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { preflight } from './preflight.ts';
-import { SchemaRegistryClient } from '../schemas/registry.ts';
 
 
 const compression = (value: string): CompressionName => {
@@ -54,7 +53,7 @@ export function registerProduce(program: Command): void {
     .option('--spool <dir>', 'spool directory for broker outages')
     .action(async (flags: ProduceFlags) => {
       const endpoints = resolveEndpoints(flags);
-      const registry = new SchemaRegistryClient({ url: endpoints.registry });
+      const registry = registryFor(endpoints, flags);
       await preflight({ brokers: endpoints.brokers, registry });
       const log = createLogger('apilog-produce');
       await ensureTopic(createKafka({ brokers: endpoints.brokers, clientId: 'apilog-produce', logger: log }), {

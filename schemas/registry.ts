@@ -5,35 +5,58 @@
  * without an await.
  */
 import avro from 'avsc';
+import { Agent, fetch, type RequestInit, type Response } from 'undici';
 import { ApilogError, ConfigError, DecodeError, UnreachableError, describeError } from '../runtime/errors.ts';
 
+/** Basic-auth credentials, or a bearer token (a registry behind an OAuth proxy, Confluent Cloud's API keys are basic). */
+export type RegistryAuth = { readonly username: string; readonly password: string } | { readonly token: string };
+
 export interface RegistryOptions {
-  /** Base URL of the Confluent-compatible API, e.g. http://127.0.0.1:8081/apis/ccompat/v7. */
+  /**
+   * Base URL of the Confluent-compatible API, e.g. http://127.0.0.1:8081/apis/ccompat/v7. A `user:password@` in it is
+   * taken as basic-auth credentials and removed from `url` (the client's `url` is what messages show).
+   */
   readonly url: string;
   /** Per-request timeout. @default 10000 */
   readonly timeoutMs?: number;
+  /** Sent with every request; never logged, never in a message. @default none (or the URL's user:password) */
+  readonly auth?: RegistryAuth;
+  /** PEM certificate(s) of the CA that signed an https:// registry's certificate, trusted besides the system's. @default none */
+  readonly ca?: string | Buffer;
 }
 
 export class SchemaRegistryClient {
+  /** The registry's URL, without credentials. */
   readonly url: string;
   private readonly types = new Map<number, avro.Type>();
   private readonly inFlight = new Map<number, Promise<avro.Type>>();
   private readonly timeoutMs: number;
+  // Private fields (#), not `private`: a logger or JSON.stringify that walks the client finds no credentials.
+  readonly #authorization: string | undefined;
+  readonly #dispatcher: Agent | undefined;
 
   constructor(options: RegistryOptions) {
-    this.url = options.url.replace(/\/+$/, '');
+    const url = new URL(options.url);
+    let auth = options.auth;
+    if (url.username !== '' || url.password !== '') {
+      if (auth !== undefined) throw new ConfigError('schema registry credentials given twice: in the URL and as options');
+      auth = { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+      url.username = '';
+      url.password = '';
+      this.url = url.toString().replace(/\/+$/, '');
+    } else {
+      this.url = options.url.replace(/\/+$/, '');
+    }
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.#authorization = auth === undefined ? undefined : authorizationOf(auth);
+    this.#dispatcher = options.ca === undefined ? undefined : new Agent({ connect: { ca: options.ca } });
   }
 
-  /** Fails with UnreachableError unless the registry answers its subjects listing. */
+  /** Fails with UnreachableError unless the registry answers its subjects listing; a ConfigError if it refuses the credentials or its certificate is not trusted. */
   async ping(): Promise<void> {
-    try {
-      const res = await fetch(`${this.url}/subjects`, { signal: AbortSignal.timeout(this.timeoutMs) });
-      if (!res.ok) throw new Error(`HTTP ${res.status} from ${this.url}/subjects`);
-      await res.arrayBuffer();
-    } catch (error) {
-      throw new UnreachableError('schema registry', this.url, describeError(error), error);
-    }
+    const res = await this.request('/subjects');
+    await res.arrayBuffer();
+    if (!res.ok) throw new UnreachableError('schema registry', this.url, `HTTP ${res.status} from ${this.url}/subjects`);
   }
 
   /**
@@ -156,13 +179,34 @@ export class SchemaRegistryClient {
     return pending;
   }
 
-  /** One request under the client's timeout; a registry that cannot be reached is an UnreachableError. */
+  /**
+   * One request under the client's timeout, with the credentials. A registry that cannot be reached is an
+   * UnreachableError; one that refuses the credentials (401, 403), or whose certificate is not trusted, a ConfigError:
+   * the same request will never pass.
+   */
   private async request(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...(init.headers as Record<string, string> | undefined) };
+    if (this.#authorization !== undefined) headers['authorization'] = this.#authorization;
+    let res: Response;
     try {
-      return await fetch(`${this.url}${path}`, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await fetch(`${this.url}${path}`, {
+        ...init, headers, signal: AbortSignal.timeout(this.timeoutMs), ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
+      });
     } catch (error) {
-      throw new UnreachableError('schema registry', this.url, describeError(error), error);
+      const code = (error as { cause?: { code?: unknown } }).cause?.code;
+      if (typeof code === 'string' && UNTRUSTED_CERTIFICATE.has(code)) {
+        throw new ConfigError(`schema registry at ${this.url}: its TLS certificate is not trusted (${code}): pass the CA that signed it with --registry-ca (or SCHEMA_REGISTRY_CA)`, { cause: error });
+      }
+      throw new UnreachableError('schema registry', this.url, fetchFailure(error), error);
     }
+    if (res.status === 401 || res.status === 403) {
+      await res.arrayBuffer();
+      throw new ConfigError(
+        `schema registry at ${this.url} refused ${this.#authorization === undefined ? 'a request without credentials' : 'the credentials'} (HTTP ${res.status}): ` +
+          'set SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD, or SCHEMA_REGISTRY_TOKEN',
+      );
+    }
+    return res;
   }
 
   private async fetchType(id: number): Promise<avro.Type> {
@@ -199,6 +243,29 @@ export class SchemaRefusedError extends ConfigError {
     );
     this.subject = subject;
   }
+}
+
+/** Node's codes for a server certificate this process does not trust (or that is not the server's). */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function authorizationOf(auth: RegistryAuth): string {
+  if ('token' in auth) {
+    if (auth.token === '') throw new ConfigError('schema registry token is empty');
+    return `Bearer ${auth.token}`;
+  }
+  if (auth.username === '') throw new ConfigError('schema registry username is empty');
+  return `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+}
+
+/** fetch's own message is "fetch failed"; what failed is in its cause (ECONNREFUSED 127.0.0.1:1, a TLS alert, …). */
+function fetchFailure(error: unknown): string {
+  const cause = (error as { cause?: unknown }).cause;
+  if (!(cause instanceof Error)) return describeError(error);
+  const code = (cause as { code?: unknown }).code;
+  return `${describeError(error)}: ${describeError(cause) || (typeof code === 'string' ? code : cause.name)}`;
 }
 
 function jsonBody(method: string, body: unknown): RequestInit {

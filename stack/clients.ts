@@ -6,11 +6,13 @@
  * - JVM: Apache Kafka's Java client and Apicurio Registry's Avro serializer, from Maven Central
  *   (test/interop/jvm/pom.xml); `java` runs the producer's one source file, nothing is compiled ahead.
  * - PHP: Debian's php-cli and php-curl (apt-get, as root), for the README's ingest example.
+ * And Debian's nginx, the TLS and authentication proxy in front of the registry (registryProxy.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHE_DIR, PROJECT_ROOT } from './endpoints.ts';
+import { installNginx } from './registryProxy.ts';
 import { StackError, hasCommand as has, run } from './services.ts';
 
 export const CONFLUENT_KAFKA_VERSION = '2.16.1';
@@ -63,7 +65,7 @@ export function phpCommand(): string {
   return 'php';
 }
 
-/** Installs every client (`npm run stack -- clients`); returns what each one is. */
+/** Installs every client (`npm run stack -- clients`), and nginx for the registry proxy; returns what each one is. */
 export function installClients(): string[] {
-  return [`python: ${pythonClient()}`, `jvm: ${jvmClasspath()}`, `php: ${phpCommand()}`];
+  return [`python: ${pythonClient()}`, `jvm: ${jvmClasspath()}`, `php: ${phpCommand()}`, `nginx: ${installNginx() ?? 'installed'}`];
 }

@@ -75,7 +75,7 @@ export function hasCommand(command: string): boolean {
   }
 }
 
-function requireCommand(command: string, why: string): void {
+export function requireCommand(command: string, why: string): void {
   if (!hasCommand(command)) throw new StackError(`${command} is not installed (${why})`);
 }
 

@@ -8,26 +8,14 @@
  * (through the environment variables the README documents), and one line appended to print the answer.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
 import { PROJECT_ROOT } from '../../stack/endpoints.ts';
 import { consumeInto, kafkaClient, readBack, stack, uniqueName } from './pipeline.ts';
-import { APILOG, run, start, waitFor } from './processes.ts';
+import { APILOG, freePort, run, start, waitFor } from './processes.ts';
 
 const README = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const endpoints = () => ({ KAFKA_BROKERS: stack().brokers, SCHEMA_REGISTRY_URL: stack().registry, CLICKHOUSE_URL: stack().clickhouse });
 

@@ -1,5 +1,6 @@
 /** Child processes of the integration tests: `apilog` itself and third-party clients (Python, PHP, the JVM). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../stack/endpoints.ts';
 
@@ -74,4 +75,16 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
     if (Date.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a server the test starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
