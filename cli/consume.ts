@@ -7,17 +7,15 @@
  * committed, the group is left, and the process exits within --shutdown-deadline-ms (exit 1 if it had to abandon).
  * Secrets come from the environment only: KAFKA_SASL_PASSWORD, CLICKHOUSE_PASSWORD (and CLICKHOUSE_USER).
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import type { Kafka, KafkaConfig, SASLOptions } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
 import { retrying } from '../consumer/backoff.ts';
 import { DEFAULT_TABLE, ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
 import { startHealthServer } from '../consumer/healthServer.ts';
 import { ConsumerMetrics } from '../consumer/metrics.ts';
-import { openSink } from '../consumer/openSink.ts';
 import { DEFAULT_TUNING, type ConsumerTuning } from '../consumer/options.ts';
 import type { CrashPoint } from '../consumer/partitionIngest.ts';
 import { ensureTopic } from '../producer/topic.ts';
@@ -28,52 +26,14 @@ import { createKafka, type KafkaTarget } from '../runtime/kafka.ts';
 import { CODEC_IDS, refuseCodec, unreadableBatchIn } from '../runtime/kafkaCodecs.ts';
 import { createLogger } from '../runtime/log.ts';
 import { nonNegativeInt, positiveInt } from './arguments.ts';
-import { registryFor, resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { registryFor, resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { kafkaSecurity, withKafkaSecurity, type SecurityFlags as KafkaSecurityFlags } from './kafkaSecurity.ts';
 import { preflight } from './preflight.ts';
 
-export interface SecurityFlags {
-  kafkaTls?: boolean;
-  kafkaCa?: string;
-  kafkaCert?: string;
-  kafkaKey?: string;
-  kafkaSasl?: string;
-  kafkaSaslUsername?: string;
-}
+// Kept here too: tests and callers import it from consume.ts, where it began.
+export { kafkaSecurity, type SecurityFlags } from './kafkaSecurity.ts';
 
-const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
-
-/**
- * Kafka TLS and SASL from flags and the environment. The SASL password is read from KAFKA_SASL_PASSWORD only
- * (a flag would show in `ps`); the username from --kafka-sasl-username or KAFKA_SASL_USERNAME.
- */
-export function kafkaSecurity(flags: SecurityFlags, env: NodeJS.ProcessEnv = process.env, read: (file: string) => Buffer = (f) => readFileSync(f)): Pick<KafkaConfig, 'ssl' | 'sasl'> {
-  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
-  const files = flags.kafkaCa !== undefined || flags.kafkaCert !== undefined || flags.kafkaKey !== undefined;
-  if ((flags.kafkaCert === undefined) !== (flags.kafkaKey === undefined)) throw new ConfigError('--kafka-cert and --kafka-key go together (client certificate and its key)');
-  if (flags.kafkaTls || files) {
-    out.ssl = files
-      ? {
-          ...(flags.kafkaCa !== undefined ? { ca: [read(flags.kafkaCa)] } : {}),
-          ...(flags.kafkaCert !== undefined ? { cert: read(flags.kafkaCert) } : {}),
-          ...(flags.kafkaKey !== undefined ? { key: read(flags.kafkaKey) } : {}),
-        }
-      : true;
-  }
-  const mechanism = flags.kafkaSasl ?? env['KAFKA_SASL_MECHANISM'];
-  if (mechanism !== undefined && mechanism !== '') {
-    const m = mechanism.toLowerCase();
-    if (!(MECHANISMS as readonly string[]).includes(m)) throw new ConfigError(`--kafka-sasl "${mechanism}": expected one of ${MECHANISMS.join(', ')}`);
-    const username = flags.kafkaSaslUsername ?? env['KAFKA_SASL_USERNAME'];
-    const password = env['KAFKA_SASL_PASSWORD'];
-    if (!username) throw new ConfigError('--kafka-sasl needs a username: --kafka-sasl-username or KAFKA_SASL_USERNAME');
-    if (!password) throw new ConfigError('--kafka-sasl needs KAFKA_SASL_PASSWORD in the environment');
-    out.sasl = { mechanism: m, username, password } as SASLOptions;
-  }
-  return out;
-}
-
-
-interface ConsumeFlags extends EndpointFlags, SecurityFlags {
+interface ConsumeFlags extends EndpointFlags, KafkaSecurityFlags {
   group: string;
   table: string;
   deadLetterTopic?: string;
@@ -90,7 +50,6 @@ interface ConsumeFlags extends EndpointFlags, SecurityFlags {
   shutdownDeadlineMs: number;
   metricsPort: number;
   metricsHost: string;
-  clickhouseCa?: string;
   crashAt?: CrashAt;
   refuseCodec?: keyof typeof CODEC_IDS;
 }
@@ -114,7 +73,7 @@ export function parseCrashAt(value: string): CrashAt {
 
 export function registerConsume(program: Command): void {
   const d = DEFAULT_TUNING;
-  withEndpoints(program.command('consume'))
+  withKafkaSecurity(withEndpoints(program.command('consume')))
     .description('consume the topic into ClickHouse exactly once, as one member of a consumer group')
     .option('--group <id>', 'consumer group id', 'apilog-consumer')
     .option('--table <name>', 'ClickHouse table (needs _topic, _partition, _offset columns)', DEFAULT_TABLE)
@@ -135,12 +94,6 @@ export function registerConsume(program: Command): void {
     .option('--shutdown-deadline-ms <ms>', 'exit at the latest this long after SIGTERM', positiveInt, d.shutdownDeadlineMs)
     .option('--metrics-port <port>', 'port for /metrics, /healthz, /readyz (0: any free port)', nonNegativeInt, 9464)
     .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
-    .option('--kafka-tls', 'connect to Kafka over TLS (system CAs unless --kafka-ca)')
-    .option('--kafka-ca <file>', 'PEM CA certificate for Kafka TLS')
-    .option('--kafka-cert <file>', 'PEM client certificate for Kafka mutual TLS')
-    .option('--kafka-key <file>', 'PEM client key for Kafka mutual TLS')
-    .option('--kafka-sasl <mechanism>', 'Kafka SASL: plain, scram-sha-256 or scram-sha-512 (password from KAFKA_SASL_PASSWORD)')
-    .option('--kafka-sasl-username <name>', 'Kafka SASL username (or KAFKA_SASL_USERNAME)')
     .addOption(
       new Option('--crash-at <points:probability>', 'crash tests only: SIGKILL this process at these crash points with this probability')
         .argParser(parseCrashAt)
@@ -151,7 +104,6 @@ export function registerConsume(program: Command): void {
         .choices(Object.keys(CODEC_IDS))
         .hideHelp(),
     )
-    .option('--clickhouse-ca <file>', 'PEM CA certificate for an https:// ClickHouse (user and password from CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)')
     .action(async (flags: ConsumeFlags) => {
       process.exitCode = await runConsume(flags);
     });
@@ -172,7 +124,7 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   const logger = createLogger('apilog-consume', process.env['APILOG_LOG_LEVEL'] ?? 'info');
   // One Kafka target, TLS and SASL included, for the preflight and for the consumer's own client.
   const kafkaTarget: KafkaTarget = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
-  const sink = openSink(endpoints.clickhouse, flags.clickhouseCa !== undefined ? { caCert: readFileSync(flags.clickhouseCa) } : {});
+  const sink = sinkFor(endpoints, flags);
   const registry = registryFor(endpoints, flags);
   // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
   // supervisor would do the same, slower); until then nothing is fetched and nothing committed. A broker that

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
 import { ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
-import { isServerUrl, openSink } from '../consumer/openSink.ts';
+import { isServerUrl } from '../consumer/openSink.ts';
 import { createApiLogger } from '../producer/apiLogger.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
@@ -20,7 +20,7 @@ import { status, up } from '../stack/stack.ts';
 import type { Command } from 'commander';
 import { DEFAULT_TABLE } from '../consumer/apiCallsTable.ts';
 import { positiveInt } from './arguments.ts';
-import { registryFor, resolveEndpoints, withEndpoints, type EndpointFlags, type Endpoints } from './endpoints.ts';
+import { registryFor, resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags, type Endpoints } from './endpoints.ts';
 import { preflight } from './preflight.ts';
 
 export interface DemoOptions {
@@ -30,8 +30,9 @@ export interface DemoOptions {
   readonly partitions: number;
   readonly table: string;
   readonly timeoutMs: number;
-  /** --registry-ca: the CA of an https:// registry. */
+  /** --registry-ca, --clickhouse-ca: the CAs of an https:// registry and ClickHouse. */
   readonly registryCa?: string;
+  readonly clickhouseCa?: string;
 }
 
 export interface DemoResult {
@@ -61,7 +62,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const registry = registryFor(endpoints, options.registryCa === undefined ? {} : { registryCa: options.registryCa });
   await startLocalStackIfNeeded(endpoints);
 
-  const sink = openSink(endpoints.clickhouse);
+  const sink = sinkFor(endpoints, options.clickhouseCa === undefined ? {} : { clickhouseCa: options.clickhouseCa });
   await preflight({ brokers: endpoints.brokers, registry, sink });
   say(`Kafka ${endpoints.brokers.join(',')} · registry ${registry.url} · ClickHouse ${isServerUrl(endpoints.clickhouse) ? sink.address : `embedded (${sink.address})`}`);
 
@@ -139,6 +140,7 @@ export function registerDemo(program: Command): void {
         table: opts.table,
         timeoutMs: opts.timeout * 1000,
         ...(opts.registryCa === undefined ? {} : { registryCa: opts.registryCa }),
+        ...(opts.clickhouseCa === undefined ? {} : { clickhouseCa: opts.clickhouseCa }),
       });
       process.stdout.write(`${JSON.stringify({ produced: result.produced, rows: result.rows })}\n`);
       process.exitCode = result.rows === result.produced ? 0 : 1;

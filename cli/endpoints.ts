@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { openSink } from '../consumer/openSink.ts';
+import type { Sink } from '../consumer/sink.ts';
 import { SchemaRegistryClient, type RegistryAuth } from '../schemas/registry.ts';
 import {
   DEFAULT_TOPIC,
@@ -21,6 +23,7 @@ export interface EndpointFlags {
   clickhouse?: string;
   topic?: string;
   registryCa?: string;
+  clickhouseCa?: string;
 }
 
 export interface Endpoints {
@@ -78,6 +81,7 @@ export function withEndpoints(command: Command): Command {
     .option('--registry <url>', `Confluent-compatible schema registry URL (env SCHEMA_REGISTRY_URL; default ${LOCAL_SCHEMA_REGISTRY_URL})`)
     .option('--clickhouse <url|dir>', 'ClickHouse server http(s)://… or a directory for the embedded engine (env CLICKHOUSE_URL; default .stack/chdb)')
     .option('--topic <name>', `Kafka topic of API-call events (env APILOG_TOPIC; default ${DEFAULT_TOPIC})`)
+    .option('--clickhouse-ca <file>', 'PEM CA certificate for an https:// ClickHouse (user and password from CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)')
     .option('--registry-ca <file>', 'PEM CA certificate for an https:// registry (env SCHEMA_REGISTRY_CA); credentials from SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD, or SCHEMA_REGISTRY_TOKEN');
 }
 
@@ -108,4 +112,9 @@ export function registryFor(
     }
   }
   return new SchemaRegistryClient({ url: endpoints.registry, ...(auth ? { auth } : {}), ...(ca ? { ca } : {}) });
+}
+
+/** The ClickHouse of a command: a server (https:// with --clickhouse-ca; CLICKHOUSE_USER, CLICKHOUSE_PASSWORD) or the embedded engine. */
+export function sinkFor(endpoints: Pick<Endpoints, 'clickhouse'>, flags: Pick<EndpointFlags, 'clickhouseCa'>): Sink {
+  return openSink(endpoints.clickhouse, flags.clickhouseCa === undefined ? {} : { caCert: readFileSync(flags.clickhouseCa) });
 }

@@ -11,9 +11,10 @@ import { createLogger } from '../runtime/log.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { positiveInt } from './arguments.ts';
 import { registryFor, resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { kafkaSecurity, withKafkaSecurity, type SecurityFlags } from './kafkaSecurity.ts';
 import { preflight } from './preflight.ts';
 
-interface IngestFlags extends EndpointFlags {
+interface IngestFlags extends EndpointFlags, SecurityFlags {
   port: number;
   host: string;
   maxBody: number;
@@ -24,7 +25,7 @@ interface IngestFlags extends EndpointFlags {
 }
 
 export function registerIngest(program: Command): void {
-  withEndpoints(program.command('ingest'))
+  withKafkaSecurity(withEndpoints(program.command('ingest')))
     .description('serve an HTTP endpoint that takes JSON batches of API-call events and produces them to Kafka')
     .option('--port <n>', 'port to listen on', positiveInt, 8088)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
@@ -43,12 +44,13 @@ export function registerIngest(program: Command): void {
       }
       const log = createLogger('apilog-ingest', process.env['APILOG_LOG_LEVEL'] ?? 'info');
       const registry = registryFor(endpoints, flags);
-      await preflight({ brokers: endpoints.brokers, registry });
-      const admin = createKafka({ brokers: endpoints.brokers, clientId: 'apilog-ingest', logger: log });
-      if (flags.createTopic) await ensureTopic(admin, { topic: endpoints.topic, partitions: flags.partitions });
-      else await requireTopic(admin, endpoints.topic, endpoints.brokers.join(','));
+      const target = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
+      await preflight({ ...target, registry });
+      const kafka = createKafka({ ...target, clientId: 'apilog-ingest', logger: log, connectionTimeoutMs: 3000 });
+      if (flags.createTopic) await ensureTopic(kafka, { topic: endpoints.topic, partitions: flags.partitions });
+      else await requireTopic(kafka, endpoints.topic, endpoints.brokers.join(','));
       const logger = await createApiLogger({
-        brokers: endpoints.brokers, registry, topic: endpoints.topic, whenFull: 'wait', logger: log,
+        kafka, registry, topic: endpoints.topic, whenFull: 'wait', logger: log,
         ...(flags.spool ? { spool: { dir: flags.spool } } : {}),
       });
       const server = await startIngestServer({

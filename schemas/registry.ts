@@ -7,6 +7,7 @@
 import avro from 'avsc';
 import { Agent, fetch, type RequestInit, type Response } from 'undici';
 import { ApilogError, ConfigError, DecodeError, UnreachableError, describeError } from '../runtime/errors.ts';
+import { UNTRUSTED_CERTIFICATE } from '../runtime/kafka.ts';
 
 /** Basic-auth credentials, or a bearer token (a registry behind an OAuth proxy, Confluent Cloud's API keys are basic). */
 export type RegistryAuth = { readonly username: string; readonly password: string } | { readonly token: string };
@@ -244,12 +245,6 @@ export class SchemaRefusedError extends ConfigError {
     this.subject = subject;
   }
 }
-
-/** Node's codes for a server certificate this process does not trust (or that is not the server's). */
-const UNTRUSTED_CERTIFICATE = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
 
 function authorizationOf(auth: RegistryAuth): string {
   if ('token' in auth) {
