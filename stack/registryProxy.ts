@@ -27,6 +27,8 @@ export interface RegistryProxyOptions {
   readonly username: string;
   readonly password: string;
   readonly token: string;
+  /** Where its CA and certificate are (made there if missing). @default <its config directory>/tls */
+  readonly certificatesDir?: string;
 }
 
 export interface RegistryProxy extends Service {
@@ -52,7 +54,8 @@ export function registryProxyService(options: RegistryProxyOptions): RegistryPro
   const id = options.id ?? 'registry-proxy';
   const dir = join(STACK_DIR, id);
   const config = join(dir, 'nginx.conf');
-  const certificates = certificatesIn(join(dir, 'tls'));
+  const tlsDir = options.certificatesDir ?? join(dir, 'tls');
+  const certificates = certificatesIn(tlsDir);
   const path = '/apis/ccompat/v7';
   const basicUrl = `https://127.0.0.1:${options.basicPort}${path}`;
   const bearerUrl = `https://127.0.0.1:${options.bearerPort}${path}`;
@@ -67,7 +70,7 @@ export function registryProxyService(options: RegistryProxyOptions): RegistryPro
     bearerUrl,
     install: installNginx,
     prepare() {
-      makeCertificates(join(dir, 'tls'));
+      makeCertificates(tlsDir);
       mkdirSync(join(dir, 'tmp'), { recursive: true });
       const hash = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: `${options.password}\n` }).toString().trim();
       writeFileSync(join(dir, 'htpasswd'), `${options.username}:${hash}\n`, { mode: 0o644 });
