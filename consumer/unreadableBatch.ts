@@ -9,7 +9,7 @@
  * been read to the end it had when the probe began. The probe commits nothing, and its group is deleted.
  */
 import { randomBytes } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { unreadableBatchIn } from '../runtime/kafkaCodecs.ts';
 
 export interface UnreadableAt {
@@ -62,8 +62,20 @@ export async function locateUnreadableBatch(kafka: Kafka, options: LocateOptions
     const found = await probe(kafka, probeGroup, topic, unread, options.timeoutMs ?? 20_000);
     return found === undefined ? undefined : { partition: found.partition, from: found.from };
   } finally {
-    if (probed) await admin.deleteGroups([probeGroup]).catch(() => undefined);
+    if (probed) await deleteGroup(admin, probeGroup);
     await admin.disconnect();
+  }
+}
+
+/** Deletes the probe's group; the broker may still count its member for a moment after it left (GROUP_NOT_EMPTY). */
+async function deleteGroup(admin: Admin, groupId: string): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      await admin.deleteGroups([groupId]);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 300));
+    }
   }
 }
 
