@@ -9,12 +9,12 @@
  *   size, with the same producer settings (idempotent, acks=all, one request in flight, same codec).
  * Runs alternate raw, SDK, raw, SDK; the best run of each is reported. Last line: one JSON object.
  *
- * Env: BENCH_EVENTS (default 200000), BENCH_COMPRESSION (lz4 | gzip | none, default lz4), KAFKA_BROKERS, SCHEMA_REGISTRY_URL.
+ * Env: BENCH_EVENTS (default 200000), BENCH_COMPRESSION (none | gzip | snappy | lz4 | zstd, default lz4), KAFKA_BROKERS, SCHEMA_REGISTRY_URL.
  */
 import { Partitioners } from 'kafkajs';
 import { PRODUCER_DELIVERY, registerEventSchema } from '../producer/apiCallProducer.ts';
 import { createApiLogger } from '../producer/apiLogger.ts';
-import { compressionType, type CompressionName } from '../producer/codecs.ts';
+import { compressionType, type CompressionName } from '../runtime/kafkaCodecs.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { EventValidator } from '../producer/validate.ts';

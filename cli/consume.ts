@@ -7,75 +7,36 @@
  * committed, the group is left, and the process exits within --shutdown-deadline-ms (exit 1 if it had to abandon).
  * Secrets come from the environment only: KAFKA_SASL_PASSWORD, CLICKHOUSE_PASSWORD (and CLICKHOUSE_USER).
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import type { KafkaConfig, SASLOptions } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
 import { retrying } from '../consumer/backoff.ts';
 import { DEFAULT_TABLE, ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
 import { startHealthServer } from '../consumer/healthServer.ts';
 import { ConsumerMetrics } from '../consumer/metrics.ts';
-import { openSink } from '../consumer/openSink.ts';
 import { DEFAULT_TUNING, type ConsumerTuning } from '../consumer/options.ts';
 import { CRASH_POINTS, type CrashPoint } from '../consumer/partitionIngest.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { ROW_FORMATS, checkTableName, type RowFormat, type Sink } from '../consumer/sink.ts';
+import { locateUnreadableBatch } from '../consumer/unreadableBatch.ts';
 import { ConfigError, describeError } from '../runtime/errors.ts';
 import { createKafka, type KafkaTarget } from '../runtime/kafka.ts';
+import { CODEC_IDS, refuseCodec, unreadableBatchIn } from '../runtime/kafkaCodecs.ts';
 import { createLogger } from '../runtime/log.ts';
-import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { nonNegativeInt, positiveInt } from './arguments.ts';
-import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { registryFor, resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { kafkaSecurity, withKafkaSecurity, type SecurityFlags as KafkaSecurityFlags } from './kafkaSecurity.ts';
 import { preflight } from './preflight.ts';
 
-export interface SecurityFlags {
-  kafkaTls?: boolean;
-  kafkaCa?: string;
-  kafkaCert?: string;
-  kafkaKey?: string;
-  kafkaSasl?: string;
-  kafkaSaslUsername?: string;
-}
+// Kept here too: tests and callers import it from consume.ts, where it began.
+export { kafkaSecurity, type SecurityFlags } from './kafkaSecurity.ts';
 
-const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
-
-/** A ClickHouse request taking longer is given up (and, for an insert, fenced before anything else is tried). */
+/** A ClickHouse request taking longer is given up (and, for an insert, fenced or sent again whole). */
 export const DEFAULT_CLICKHOUSE_TIMEOUT_MS = 20_000;
 
-/**
- * Kafka TLS and SASL from flags and the environment. The SASL password is read from KAFKA_SASL_PASSWORD only
- * (a flag would show in `ps`); the username from --kafka-sasl-username or KAFKA_SASL_USERNAME.
- */
-export function kafkaSecurity(flags: SecurityFlags, env: NodeJS.ProcessEnv = process.env, read: (file: string) => Buffer = (f) => readFileSync(f)): Pick<KafkaConfig, 'ssl' | 'sasl'> {
-  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
-  const files = flags.kafkaCa !== undefined || flags.kafkaCert !== undefined || flags.kafkaKey !== undefined;
-  if ((flags.kafkaCert === undefined) !== (flags.kafkaKey === undefined)) throw new ConfigError('--kafka-cert and --kafka-key go together (client certificate and its key)');
-  if (flags.kafkaTls || files) {
-    out.ssl = files
-      ? {
-          ...(flags.kafkaCa !== undefined ? { ca: [read(flags.kafkaCa)] } : {}),
-          ...(flags.kafkaCert !== undefined ? { cert: read(flags.kafkaCert) } : {}),
-          ...(flags.kafkaKey !== undefined ? { key: read(flags.kafkaKey) } : {}),
-        }
-      : true;
-  }
-  const mechanism = flags.kafkaSasl ?? env['KAFKA_SASL_MECHANISM'];
-  if (mechanism !== undefined && mechanism !== '') {
-    const m = mechanism.toLowerCase();
-    if (!(MECHANISMS as readonly string[]).includes(m)) throw new ConfigError(`--kafka-sasl "${mechanism}": expected one of ${MECHANISMS.join(', ')}`);
-    const username = flags.kafkaSaslUsername ?? env['KAFKA_SASL_USERNAME'];
-    const password = env['KAFKA_SASL_PASSWORD'];
-    if (!username) throw new ConfigError('--kafka-sasl needs a username: --kafka-sasl-username or KAFKA_SASL_USERNAME');
-    if (!password) throw new ConfigError('--kafka-sasl needs KAFKA_SASL_PASSWORD in the environment');
-    out.sasl = { mechanism: m, username, password } as SASLOptions;
-  }
-  return out;
-}
-
-
-interface ConsumeFlags extends EndpointFlags, SecurityFlags {
+interface ConsumeFlags extends EndpointFlags, KafkaSecurityFlags {
   group: string;
   table: string;
   deadLetterTopic?: string;
@@ -93,8 +54,8 @@ interface ConsumeFlags extends EndpointFlags, SecurityFlags {
   clickhouseTimeoutMs?: number;
   metricsPort: number;
   metricsHost: string;
-  clickhouseCa?: string;
   crashAt?: CrashAt;
+  refuseCodec?: keyof typeof CODEC_IDS;
 }
 
 interface CrashAt {
@@ -116,7 +77,7 @@ export function parseCrashAt(value: string): CrashAt {
 
 export function registerConsume(program: Command): void {
   const d = DEFAULT_TUNING;
-  withEndpoints(program.command('consume'))
+  withKafkaSecurity(withEndpoints(program.command('consume')))
     .description('consume the topic into ClickHouse exactly once, as one member of a consumer group')
     .option('--group <id>', 'consumer group id', 'apilog-consumer')
     .option('--table <name>', 'ClickHouse table (needs _topic, _partition, _offset columns)', DEFAULT_TABLE)
@@ -138,18 +99,16 @@ export function registerConsume(program: Command): void {
     .option('--clickhouse-timeout-ms <ms>', `give up on a ClickHouse request after this long, below the rebalance timeout (default ${DEFAULT_CLICKHOUSE_TIMEOUT_MS}, at most half the rebalance timeout)`, positiveInt)
     .option('--metrics-port <port>', 'port for /metrics, /healthz, /readyz (0: any free port)', nonNegativeInt, 9464)
     .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
-    .option('--kafka-tls', 'connect to Kafka over TLS (system CAs unless --kafka-ca)')
-    .option('--kafka-ca <file>', 'PEM CA certificate for Kafka TLS')
-    .option('--kafka-cert <file>', 'PEM client certificate for Kafka mutual TLS')
-    .option('--kafka-key <file>', 'PEM client key for Kafka mutual TLS')
-    .option('--kafka-sasl <mechanism>', 'Kafka SASL: plain, scram-sha-256 or scram-sha-512 (password from KAFKA_SASL_PASSWORD)')
-    .option('--kafka-sasl-username <name>', 'Kafka SASL username (or KAFKA_SASL_USERNAME)')
     .addOption(
       new Option('--crash-at <points:probability>', 'crash tests only: SIGKILL this process at these crash points with this probability')
         .argParser(parseCrashAt)
         .hideHelp(),
     )
-    .option('--clickhouse-ca <file>', 'PEM CA certificate for an https:// ClickHouse (user and password from CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)')
+    .addOption(
+      new Option('--refuse-codec <codec>', 'crash tests only: read batches in this codec as a codec this consumer does not know')
+        .choices(Object.keys(CODEC_IDS))
+        .hideHelp(),
+    )
     .action(async (flags: ConsumeFlags) => {
       process.exitCode = await runConsume(flags);
     });
@@ -175,17 +134,15 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   const logger = createLogger('apilog-consume', process.env['APILOG_LOG_LEVEL'] ?? 'info');
   // One Kafka target, TLS and SASL included, for the preflight and for the consumer's own client.
   const kafkaTarget: KafkaTarget = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
-  const sink = openSink(endpoints.clickhouse, {
-    requestTimeoutMs: clickhouseTimeoutMs,
-    ...(flags.clickhouseCa !== undefined ? { caCert: readFileSync(flags.clickhouseCa) } : {}),
-  });
-  const registry = new SchemaRegistryClient({ url: endpoints.registry });
+  const sink = sinkFor(endpoints, flags, { requestTimeoutMs: clickhouseTimeoutMs });
+  const registry = registryFor(endpoints, flags);
   // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
   // supervisor would do the same, slower); until then nothing is fetched and nothing committed. A broker that
   // refuses the TLS/SASL settings is a ConfigError: not waited on.
   await retrying({ initialMs: 500, maxMs: 10_000 }, () => preflight({ ...kafkaTarget, registry, sink }), {
     onRetry: (error, attempt, delayMs) => logger.warn({ attempt, delayMs, error: describeError(error) }, 'waiting for the services'),
   });
+  if (flags.refuseCodec) refuseCodec(flags.refuseCodec);
   const kafka = createKafka({ ...kafkaTarget, clientId: 'apilog-consume', logger });
   const deadLetterTopic = flags.deadLetterTopic ?? deadLetterTopicFor(endpoints.topic);
   if (flags.createTable) {
@@ -245,7 +202,8 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   await server.close();
   logger.info({ outcome, stats: consumer.stats }, 'stopped');
   if (fatal !== undefined) {
-    process.stderr.write(`apilog: ${describeError(fatal)}\n`);
+    const line = unreadableBatchIn(fatal) ? await unreadableLine(kafka, fatal, endpoints.topic, flags.group, !flags.fromLatest) : describeError(fatal);
+    process.stderr.write(`apilog: ${line}\n`);
     return 2;
   }
   // A deadline exit abandons buffered rows: nothing uncommitted is lost, the next owner reads it again.
@@ -253,6 +211,14 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   const code = outcome === 'clean' ? 0 : 1;
   setTimeout(() => process.exit(code), 500).unref();
   return code;
+}
+
+/** The fatal line for a batch the consumer cannot read: the codec, and the partition it is on (found by a probe). */
+async function unreadableLine(kafka: Kafka, fatal: Error, topic: string, groupId: string, fromBeginning: boolean): Promise<string> {
+  const at = await locateUnreadableBatch(kafka, { topic, groupId, fromBeginning }).catch(() => undefined);
+  const where = at ? `topic ${topic} partition ${at.partition}` : `topic ${topic} (the partition could not be found within 20 s)`;
+  const committed = at ? `nothing from offset ${at.from} on is committed` : 'nothing of it is committed';
+  return `${where}: ${describeError(fatal)}; ${committed}. Upgrade apilog, or have the producer use a codec it reads`;
 }
 
 /** Fails with an actionable message when the table is missing (the schema is the migrations' job, not the consumer's). */

@@ -7,21 +7,20 @@ import { randomUUID } from 'node:crypto';
 import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
 import { ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
-import { isServerUrl, openSink } from '../consumer/openSink.ts';
+import { isServerUrl } from '../consumer/openSink.ts';
 import { createApiLogger } from '../producer/apiLogger.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { ApilogError } from '../runtime/errors.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
-import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { LOCAL_CLICKHOUSE_SERVER_URL } from '../stack/endpoints.ts';
 import type { ServiceName } from '../stack/services.ts';
 import { status, up } from '../stack/stack.ts';
 import type { Command } from 'commander';
 import { DEFAULT_TABLE } from '../consumer/apiCallsTable.ts';
 import { positiveInt } from './arguments.ts';
-import { resolveEndpoints, withEndpoints, type EndpointFlags, type Endpoints } from './endpoints.ts';
+import { registryFor, resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags, type Endpoints } from './endpoints.ts';
 import { preflight } from './preflight.ts';
 
 export interface DemoOptions {
@@ -31,6 +30,9 @@ export interface DemoOptions {
   readonly partitions: number;
   readonly table: string;
   readonly timeoutMs: number;
+  /** --registry-ca, --clickhouse-ca: the CAs of an https:// registry and ClickHouse. */
+  readonly registryCa?: string;
+  readonly clickhouseCa?: string;
 }
 
 export interface DemoResult {
@@ -57,12 +59,12 @@ async function startLocalStackIfNeeded(endpoints: Endpoints): Promise<void> {
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { endpoints } = options;
   const logger = createLogger('apilog-demo', process.env['APILOG_LOG_LEVEL'] ?? 'error');
-  const registry = new SchemaRegistryClient({ url: endpoints.registry });
+  const registry = registryFor(endpoints, options.registryCa === undefined ? {} : { registryCa: options.registryCa });
   await startLocalStackIfNeeded(endpoints);
 
-  const sink = openSink(endpoints.clickhouse);
+  const sink = sinkFor(endpoints, options.clickhouseCa === undefined ? {} : { clickhouseCa: options.clickhouseCa });
   await preflight({ brokers: endpoints.brokers, registry, sink });
-  say(`Kafka ${endpoints.brokers.join(',')} · registry ${endpoints.registry} · ClickHouse ${isServerUrl(endpoints.clickhouse) ? sink.address : `embedded (${sink.address})`}`);
+  say(`Kafka ${endpoints.brokers.join(',')} · registry ${registry.url} · ClickHouse ${isServerUrl(endpoints.clickhouse) ? sink.address : `embedded (${sink.address})`}`);
 
   const kafka = createKafka({ brokers: endpoints.brokers, clientId: 'apilog-demo', logger });
   const partitions = await ensureTopic(kafka, { topic: endpoints.topic, partitions: options.partitions });
@@ -137,6 +139,8 @@ export function registerDemo(program: Command): void {
         partitions: opts.partitions,
         table: opts.table,
         timeoutMs: opts.timeout * 1000,
+        ...(opts.registryCa === undefined ? {} : { registryCa: opts.registryCa }),
+        ...(opts.clickhouseCa === undefined ? {} : { clickhouseCa: opts.clickhouseCa }),
       });
       process.stdout.write(`${JSON.stringify({ produced: result.produced, rows: result.rows })}\n`);
       process.exitCode = result.rows === result.produced ? 0 : 1;

@@ -3,8 +3,12 @@
  * KAFKA_BROKERS, SCHEMA_REGISTRY_URL, CLICKHOUSE_URL, APILOG_TOPIC, then to the local stack's defaults.
  * Validated here, once, with messages that name the option.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { openSink } from '../consumer/openSink.ts';
+import type { Sink } from '../consumer/sink.ts';
+import { SchemaRegistryClient, type RegistryAuth } from '../schemas/registry.ts';
 import {
   DEFAULT_TOPIC,
   LOCAL_CHDB_DIR,
@@ -18,6 +22,8 @@ export interface EndpointFlags {
   registry?: string;
   clickhouse?: string;
   topic?: string;
+  registryCa?: string;
+  clickhouseCa?: string;
 }
 
 export interface Endpoints {
@@ -74,5 +80,41 @@ export function withEndpoints(command: Command): Command {
     .option('--brokers <list>', `Kafka bootstrap brokers, comma-separated (env KAFKA_BROKERS; default ${LOCAL_KAFKA_BROKERS})`)
     .option('--registry <url>', `Confluent-compatible schema registry URL (env SCHEMA_REGISTRY_URL; default ${LOCAL_SCHEMA_REGISTRY_URL})`)
     .option('--clickhouse <url|dir>', 'ClickHouse server http(s)://… or a directory for the embedded engine (env CLICKHOUSE_URL; default .stack/chdb)')
-    .option('--topic <name>', `Kafka topic of API-call events (env APILOG_TOPIC; default ${DEFAULT_TOPIC})`);
+    .option('--topic <name>', `Kafka topic of API-call events (env APILOG_TOPIC; default ${DEFAULT_TOPIC})`)
+    .option('--clickhouse-ca <file>', 'PEM CA certificate for an https:// ClickHouse (user and password from CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)')
+    .option('--registry-ca <file>', 'PEM CA certificate for an https:// registry (env SCHEMA_REGISTRY_CA); credentials from SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD, or SCHEMA_REGISTRY_TOKEN');
+}
+
+/**
+ * The registry client of a command. Credentials come from the environment only (a flag would show in `ps`):
+ * SCHEMA_REGISTRY_USERNAME with SCHEMA_REGISTRY_PASSWORD (basic auth), or SCHEMA_REGISTRY_TOKEN (bearer), or a
+ * user:password@ in SCHEMA_REGISTRY_URL. The CA of an https:// registry: --registry-ca or SCHEMA_REGISTRY_CA (a file).
+ */
+export function registryFor(
+  endpoints: Pick<Endpoints, 'registry'>,
+  flags: Pick<EndpointFlags, 'registryCa'>,
+  env: NodeJS.ProcessEnv = process.env,
+  read: (file: string) => Buffer = (f) => readFileSync(f),
+): SchemaRegistryClient {
+  const username = env['SCHEMA_REGISTRY_USERNAME'] || undefined;
+  const password = env['SCHEMA_REGISTRY_PASSWORD'] || undefined;
+  const token = env['SCHEMA_REGISTRY_TOKEN'] || undefined;
+  if ((username === undefined) !== (password === undefined)) throw new ConfigError('SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD go together');
+  if (username !== undefined && token !== undefined) throw new ConfigError('set SCHEMA_REGISTRY_USERNAME/PASSWORD or SCHEMA_REGISTRY_TOKEN, not both');
+  const auth: RegistryAuth | undefined = token !== undefined ? { token } : username !== undefined ? { username, password: password! } : undefined;
+  const caFile = flags.registryCa ?? (env['SCHEMA_REGISTRY_CA'] || undefined);
+  let ca: Buffer | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = read(caFile);
+    } catch (error) {
+      throw new ConfigError(`--registry-ca (or SCHEMA_REGISTRY_CA) "${caFile}": ${(error as Error).message}`);
+    }
+  }
+  return new SchemaRegistryClient({ url: endpoints.registry, ...(auth ? { auth } : {}), ...(ca ? { ca } : {}) });
+}
+
+/** The ClickHouse of a command: a server (https:// with --clickhouse-ca; CLICKHOUSE_USER, CLICKHOUSE_PASSWORD) or the embedded engine. */
+export function sinkFor(endpoints: Pick<Endpoints, 'clickhouse'>, flags: Pick<EndpointFlags, 'clickhouseCa'>, options: { requestTimeoutMs?: number } = {}): Sink {
+  return openSink(endpoints.clickhouse, { ...options, ...(flags.clickhouseCa === undefined ? {} : { caCert: readFileSync(flags.clickhouseCa) }) });
 }

@@ -5,11 +5,10 @@
  */
 import type { Command } from 'commander';
 import { DEFAULT_TABLE, dialectOf } from '../consumer/apiCallsTable.ts';
-import { openSink } from '../consumer/openSink.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { appliedMigrations, loadMigrations, migrate, tableRetentionDays, type Retention } from '../schemas/migrations.ts';
 import { positiveInt } from './arguments.ts';
-import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { preflight } from './preflight.ts';
 
 interface MigrateFlags extends EndpointFlags {
@@ -39,7 +38,7 @@ export function registerMigrate(program: Command): void {
     .option('--hour-ttl-days <days>', 'keep hourly rollups this many days (0: forever)', days)
     .action(async (flags: MigrateFlags) => {
       const endpoints = resolveEndpoints(flags);
-      const sink = openSink(endpoints.clickhouse);
+      const sink = sinkFor(endpoints, flags);
       try {
         await preflight({ sink });
         const dialect = await dialectOf(sink);

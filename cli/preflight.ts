@@ -5,6 +5,7 @@
 import { ConfigError, UnreachableError, describeError, type Component } from '../runtime/errors.ts';
 import { reachKafka, type KafkaTarget } from '../runtime/kafka.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
+import { clickHouseCode } from '../consumer/clickhouseErrors.ts';
 import type { Sink } from '../consumer/sink.ts';
 
 async function within(component: Component, address: string, ms: number, check: () => Promise<void>): Promise<void> {
@@ -50,8 +51,28 @@ export async function preflight(targets: PreflightTargets, timeoutMs = 10_000): 
   }
   if (targets.sink) {
     const sink = targets.sink;
-    checks.push(within('ClickHouse', sink.address, timeoutMs, () => sink.ping()));
+    checks.push(within('ClickHouse', sink.address, timeoutMs, () => clickhouseAnswers(sink)));
   }
   const results = await Promise.allSettled(checks);
   for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+/** ClickHouse's codes for credentials it refuses: UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, AUTHENTICATION_FAILED. */
+const REFUSED_CREDENTIALS = new Set([192, 193, 194, 516]);
+
+/**
+ * ClickHouse answers /ping without credentials: a query tells whether it takes ours. Refused credentials are a
+ * ConfigError (the same request never passes), not something to wait for.
+ */
+async function clickhouseAnswers(sink: Sink): Promise<void> {
+  await sink.ping();
+  try {
+    await sink.query('SELECT 1');
+  } catch (error) {
+    const code = clickHouseCode(describeError(error));
+    if (code !== undefined && REFUSED_CREDENTIALS.has(code)) {
+      throw new ConfigError(`ClickHouse at ${sink.address} refused the credentials (code ${code}): set CLICKHOUSE_USER and CLICKHOUSE_PASSWORD`, { cause: error });
+    }
+    throw error;
+  }
 }

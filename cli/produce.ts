@@ -6,16 +6,16 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { createApiLogger } from '../producer/apiLogger.ts';
-import { COMPRESSIONS, type CompressionName } from '../producer/codecs.ts';
+import { COMPRESSIONS, type CompressionName } from '../runtime/kafkaCodecs.ts';
 import { SEND_LATENCY_BUCKETS } from '../producer/metrics.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { nonNegativeInt, positiveInt } from './arguments.ts';
-import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { registryFor, resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { kafkaSecurity, withKafkaSecurity, type SecurityFlags } from './kafkaSecurity.ts';
 import { preflight } from './preflight.ts';
-import { SchemaRegistryClient } from '../schemas/registry.ts';
 
 
 const compression = (value: string): CompressionName => {
@@ -23,7 +23,7 @@ const compression = (value: string): CompressionName => {
   return value as CompressionName;
 };
 
-interface ProduceFlags extends EndpointFlags {
+interface ProduceFlags extends EndpointFlags, SecurityFlags {
   count: number;
   rate: number;
   apis: number;
@@ -42,7 +42,7 @@ function progress(done: number, total: number, sent: number, started: number): s
 }
 
 export function registerProduce(program: Command): void {
-  withEndpoints(program.command('produce'))
+  withKafkaSecurity(withEndpoints(program.command('produce')))
     .description('generate realistic synthetic API-call events into Kafka through the SDK')
     .option('--count <n>', 'events to write', positiveInt, 100_000)
     .option('--rate <n>', 'events per second (0: as fast as the broker takes them)', nonNegativeInt, 1000)
@@ -54,14 +54,17 @@ export function registerProduce(program: Command): void {
     .option('--spool <dir>', 'spool directory for broker outages')
     .action(async (flags: ProduceFlags) => {
       const endpoints = resolveEndpoints(flags);
-      const registry = new SchemaRegistryClient({ url: endpoints.registry });
-      await preflight({ brokers: endpoints.brokers, registry });
+      const registry = registryFor(endpoints, flags);
+      const target = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
+      await preflight({ ...target, registry });
       const log = createLogger('apilog-produce');
-      await ensureTopic(createKafka({ brokers: endpoints.brokers, clientId: 'apilog-produce', logger: log }), {
+      // The SDK's own connection timeout (apiLogger.ts), so broker outages look to it as they did.
+      const kafka = createKafka({ ...target, clientId: 'apilog-produce', logger: log, connectionTimeoutMs: 3000 });
+      await ensureTopic(kafka, {
         topic: endpoints.topic, partitions: flags.partitions,
       });
       const logger = await createApiLogger({
-        brokers: endpoints.brokers, registry, topic: endpoints.topic, compression: flags.compression, whenFull: 'wait',
+        kafka, registry, topic: endpoints.topic, compression: flags.compression, whenFull: 'wait',
         logger: log, ...(flags.spool ? { spool: { dir: flags.spool } } : {}),
       });
       const events = new SyntheticEvents({ apis: flags.apis, seed: flags.seed, service: flags.service, instance: `loadgen-${process.pid}` });

@@ -5,11 +5,10 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULT_TABLE } from '../consumer/apiCallsTable.ts';
-import { openSink } from '../consumer/openSink.ts';
 import type { QueryParams, Sink } from '../consumer/sink.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { dateTimeParam, forTable, loadAnalystQueries, parseWindow, windowParams } from '../schemas/analystQueries.ts';
-import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { preflight } from './preflight.ts';
 
 interface QueryFlags extends EndpointFlags {
@@ -92,7 +91,7 @@ export function registerQuery(program: Command): void {
         process.stderr.write(`${query.question} [${params['from']} .. ${params['to']}) from ${flags.raw ? 'raw rows' : 'rollups'}\n`);
       }
       const endpoints = resolveEndpoints(flags);
-      const sink = openSink(endpoints.clickhouse);
+      const sink = sinkFor(endpoints, flags);
       try {
         await preflight({ sink });
         await runQuery(sink, text, Object.keys(params).length > 0 ? params : undefined, flags.format);

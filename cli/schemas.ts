@@ -9,8 +9,7 @@
 import type { Command } from 'commander';
 import { API_CALL_SCHEMAS, valueSubject } from '../schemas/apiCall.ts';
 import { checkBackwardTransitive, checkWithRegistry, undocumentedFields } from '../schemas/compatibility.ts';
-import { SchemaRegistryClient } from '../schemas/registry.ts';
-import { resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
+import { registryFor, resolveEndpoints, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { preflight } from './preflight.ts';
 
 interface CheckFlags extends EndpointFlags {
@@ -40,7 +39,7 @@ export function registerSchemas(program: Command): void {
       }
       if (!flags.offline) {
         const endpoints = resolveEndpoints(flags);
-        const registry = new SchemaRegistryClient({ url: endpoints.registry });
+        const registry = registryFor(endpoints, flags);
         await preflight({ registry });
         const subject = flags.subject ?? valueSubject(endpoints.topic);
         const newest = API_CALL_SCHEMAS[API_CALL_SCHEMAS.length - 1]!;

@@ -9,7 +9,7 @@
  * the schema's fields (validate.ts), puts a reference in a bounded queue (queue.ts) and returns. Encoding
  * (Avro, Confluent framing) and sending happen later, in batches, on a loop that keeps one batch in flight:
  * idempotent kafkajs producer, acks from all in-sync replicas, key = API name, Java-compatible murmur2
- * partitioning (partitioner.ts), GZIP or LZ4 (codecs.ts).
+ * partitioning (partitioner.ts), any of Kafka's codecs (runtime/kafkaCodecs.ts; LZ4 by default).
  *
  * The caller hands the event over: do not change it after log(). Missing `event_id` and `ts` are filled in
  * (a random UUID, the time of the log() call) on a copy, when the event is encoded.
@@ -33,7 +33,7 @@ import { API_CALL_SCHEMA_V1, type ApiCallEvent, apiCallTypeV1 } from '../schemas
 import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { FramedEncoder } from '../schemas/wire.ts';
 import { PRODUCER_DELIVERY, registerEventSchema } from './apiCallProducer.ts';
-import { COMPRESSIONS, compressionType, type CompressionName } from './codecs.ts';
+import { COMPRESSIONS, compressionType, type CompressionName } from '../runtime/kafkaCodecs.ts';
 import { ProducerMetrics, type DropReason, type MetricsSnapshot } from './metrics.ts';
 import { KeyPartitioner, type SlottedMessage } from './partitioner.ts';
 import { EventQueue } from './queue.ts';
@@ -62,7 +62,7 @@ export interface ApiLoggerOptions {
   readonly topic: string;
   /** @default 'apilog-sdk' */
   readonly clientId?: string;
-  /** Batch compression. @default 'lz4' */
+  /** Batch compression: 'none', 'gzip', 'snappy', 'lz4' or 'zstd' (README: which to choose). @default 'lz4' */
   readonly compression?: CompressionName;
   /** Most events held in memory. @default 50000 */
   readonly maxQueuedEvents?: number;

@@ -9,7 +9,7 @@
  */
 import type { Admin, Kafka } from 'kafkajs';
 import { retrying, type BackoffPolicy, type RetryHooks } from '../consumer/backoff.ts';
-import { ApilogError, describeError } from '../runtime/errors.ts';
+import { ApilogError, ConfigError, describeError } from '../runtime/errors.ts';
 
 export interface TopicSpec {
   readonly topic: string;
@@ -66,4 +66,22 @@ async function ledPartitions(admin: Admin, topic: string): Promise<number> {
     throw new ApilogError(`topic ${topic}: ${led} of ${partitions.length} partitions have a leader`, { retriable: true });
   }
   return partitions.length;
+}
+
+/**
+ * The topic's partition count; a ConfigError when the topic does not exist, so a command that only writes (ingest)
+ * fails at start with one line instead of accepting events that can never be sent.
+ */
+export async function requireTopic(kafka: Kafka, topic: string, where: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(topic)) {
+      throw new ConfigError(`topic ${topic} does not exist in Kafka at ${where}: create it, or pass --create-topic (with --partitions N, default 6)`);
+    }
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    return meta.topics[0]?.partitions.length ?? 0;
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -10,7 +10,7 @@ const { KafkaJSProtocolError, KafkaJSSASLAuthenticationError } = kafkajs;
 // Our producers pick the partitioner explicitly (Java-compatible murmur2); kafkajs's v2 migration notice is noise.
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 import { kafkaLevelFor, kafkaLogCreator, type Logger } from './log.ts';
-import { registerLz4Codec } from '../producer/codecs.ts';
+import { registerKafkaCodecs } from './kafkaCodecs.ts';
 import { ConfigError, describeError } from './errors.ts';
 
 export interface KafkaOptions {
@@ -45,8 +45,8 @@ export function kafkaConfig(options: KafkaOptions): KafkaConfig {
 }
 
 export function createKafka(options: KafkaOptions): Kafka {
-  // The SDK writes LZ4 by default; kafkajs keeps codecs per process, so every client (consumers included) gets it.
-  registerLz4Codec();
+  // kafkajs keeps codecs per process: every client (consumers, producers, tests, benchmarks) gets all of Kafka's.
+  registerKafkaCodecs();
   return new Kafka(kafkaConfig(options));
 }
 
@@ -65,11 +65,20 @@ export function preflightKafkaConfig(target: KafkaTarget, timeoutMs: number): Ka
 /** Broker answers that refuse this client's TLS/SASL settings or credentials: the same settings will never pass. */
 const SECURITY_REFUSALS: ReadonlySet<string> = new Set(['ILLEGAL_SASL_STATE', 'UNSUPPORTED_SASL_MECHANISM', 'SASL_AUTHENTICATION_FAILED']);
 
-/** True when the error, or one it wraps (kafkajs's KafkaJSNonRetriableError), is such a refusal. */
+/** Node's codes for a server certificate this process does not trust (or that is not the server's). */
+export const UNTRUSTED_CERTIFICATE: ReadonlySet<string> = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** True when the error, or one it wraps (kafkajs's KafkaJSNonRetriableError), is such a refusal or an untrusted certificate. */
 function refusesSecurity(error: unknown): boolean {
   for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
     if (e instanceof KafkaJSSASLAuthenticationError) return true;
     if (e instanceof KafkaJSProtocolError && SECURITY_REFUSALS.has(e.type)) return true;
+    // kafkajs's KafkaJSConnectionError keeps the socket error's code.
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNTRUSTED_CERTIFICATE.has(code)) return true;
   }
   return false;
 }
@@ -86,7 +95,7 @@ export async function reachKafka(target: KafkaTarget, timeoutMs = 10_000): Promi
     await admin.describeCluster();
   } catch (error) {
     if (!refusesSecurity(error)) throw error;
-    throw new ConfigError(`Kafka at ${target.brokers.join(',')} refused this client's TLS/SASL settings: ${describeError(error)}`, { cause: error });
+    throw new ConfigError(`Kafka at ${target.brokers.join(',')} refused this client's TLS/SASL settings: ${describeError(error)} (check --kafka-ca, --kafka-sasl, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)`, { cause: error });
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

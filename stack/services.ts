@@ -6,10 +6,12 @@
  * STACK_DIR, start, and answer a health probe. Starting and stopping go by pid file only.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { Certificates } from './certificates.ts';
 import {
   CACHE_DIR,
   CLICKHOUSE_HTTP_PORT,
@@ -55,9 +57,10 @@ export const logFileOf = (id: string) => join(LOG_DIR, `${id}.log`);
 
 export class StackError extends Error {}
 
-function run(command: string, args: string[], what: string): void {
+/** Runs a tool to its end; a StackError with its last output lines when it fails. `env` adds variables (secrets go there, not in args). */
+export function run(command: string, args: string[], what: string, env?: Record<string, string>): void {
   try {
-    execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+    execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024, ...(env ? { env: { ...process.env, ...env } } : {}) });
   } catch (error) {
     const e = error as { stdout?: Buffer; stderr?: Buffer; message: string };
     const out = `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`.split('\n').slice(-20).join('\n');
@@ -65,7 +68,7 @@ function run(command: string, args: string[], what: string): void {
   }
 }
 
-function hasCommand(command: string): boolean {
+export function hasCommand(command: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
     return true;
@@ -74,7 +77,7 @@ function hasCommand(command: string): boolean {
   }
 }
 
-function requireCommand(command: string, why: string): void {
+export function requireCommand(command: string, why: string): void {
   if (!hasCommand(command)) throw new StackError(`${command} is not installed (${why})`);
 }
 
@@ -105,14 +108,19 @@ function installAtomically(target: string, ready: string, fill: (partial: string
   return note;
 }
 
-async function httpOk(url: string, expectBody?: string): Promise<boolean> {
+/** True when `url` answers 2xx (with `expectBody` in it); `caCert`: trust this CA for an https:// URL. */
+async function httpOk(url: string, expectBody?: string, caCert?: string): Promise<boolean> {
+  if (caCert !== undefined && !existsSync(caCert)) return false;
+  const dispatcher = caCert === undefined ? undefined : new Agent({ connect: { ca: readFileSync(caCert) } });
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    const res = await undiciFetch(url, { signal: AbortSignal.timeout(2000), ...(dispatcher ? { dispatcher } : {}) });
     if (!res.ok) return false;
     const body = await res.text();
     return expectBody === undefined || body.includes(expectBody);
   } catch {
     return false;
+  } finally {
+    await dispatcher?.close();
   }
 }
 
@@ -128,6 +136,60 @@ export interface KafkaInstance {
   readonly port?: number;
   /** @default 9093 */
   readonly controllerPort?: number;
+  /** A SASL_SSL listener (SCRAM-SHA-512) instead of PLAINTEXT. @default none */
+  readonly security?: KafkaSecurity;
+}
+
+export interface SaslUser {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** What a secured broker needs: its certificate (PEM, from our CA), the broker's own SCRAM user, the clients'. */
+export interface KafkaSecurity {
+  readonly certificates: Certificates;
+  /** Protects the PKCS12 key store and trust store the script makes from the PEM files. */
+  readonly storePassword: string;
+  /** The broker's own user (inter-broker traffic goes through the same SASL_SSL listener). */
+  readonly broker: SaslUser;
+  readonly users: readonly SaslUser[];
+}
+
+/** kafkajs settings that reach a secured broker as `user`. */
+export function kafkaClientSecurity(security: KafkaSecurity, user: SaslUser): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  return { ssl: { ca: [readFileSync(security.certificates.caCert)] }, sasl: { mechanism: 'scram-sha-512', username: user.username, password: user.password } };
+}
+
+/** Java properties quoting for a JAAS string value. */
+const jaasString = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+/**
+ * The SASL_SSL lines of a secured broker's config, after writing its PKCS12 key store (its certificate and key) and
+ * trust store (our CA: the broker connects to itself over the same listener) into `dir`. The controller listener
+ * stays PLAINTEXT on 127.0.0.1 (the one node's quorum with itself).
+ */
+function secureBrokerConfig(security: KafkaSecurity, dir: string): string[] {
+  const keystore = join(dir, 'kafka.keystore.p12');
+  const truststore = join(dir, 'kafka.truststore.p12');
+  const env = { APILOG_STORE_PASSWORD: security.storePassword };
+  rmSync(keystore, { force: true });
+  rmSync(truststore, { force: true });
+  const { caCert, serverCert, serverKey } = security.certificates;
+  run('openssl', ['pkcs12', '-export', '-in', serverCert, '-inkey', serverKey, '-certfile', caCert, '-name', 'kafka', '-out', keystore, '-passout', 'env:APILOG_STORE_PASSWORD'],
+    'making the broker key store', env);
+  run('keytool', ['-importcert', '-noprompt', '-alias', 'apilog-ca', '-file', caCert, '-keystore', truststore, '-storetype', 'PKCS12', '-storepass:env', 'APILOG_STORE_PASSWORD'],
+    'making the broker trust store', env);
+  return [
+    'sasl.enabled.mechanisms=SCRAM-SHA-512',
+    'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
+    `listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=${jaasString(security.broker.username)} password=${jaasString(security.broker.password)};`,
+    `ssl.keystore.location=${keystore}`,
+    'ssl.keystore.type=PKCS12',
+    `ssl.keystore.password=${security.storePassword}`,
+    `ssl.truststore.location=${truststore}`,
+    'ssl.truststore.type=PKCS12',
+    `ssl.truststore.password=${security.storePassword}`,
+  ];
 }
 
 /**
@@ -138,6 +200,7 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
   const id = instance.id ?? 'kafka';
   const port = instance.port ?? KAFKA_PORT;
   const controllerPort = instance.controllerPort ?? KAFKA_CONTROLLER_PORT;
+  const security = instance.security;
   const endpoint = `127.0.0.1:${port}`;
   const data = join(DATA_DIR, id);
   const config = join(STACK_DIR, id, 'server.properties');
@@ -165,6 +228,7 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
     prepare() {
       mkdirSync(join(STACK_DIR, id), { recursive: true });
       mkdirSync(data, { recursive: true });
+      const listener = security ? 'SASL_SSL' : 'PLAINTEXT';
       writeFileSync(
         config,
         [
@@ -172,11 +236,12 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
           'process.roles=broker,controller',
           'node.id=1',
           `controller.quorum.bootstrap.servers=127.0.0.1:${controllerPort}`,
-          `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-          `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+          `listeners=${listener}://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+          `advertised.listeners=${listener}://127.0.0.1:${port}`,
           'controller.listener.names=CONTROLLER',
-          'inter.broker.listener.name=PLAINTEXT',
-          'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+          `inter.broker.listener.name=${listener}`,
+          `listener.security.protocol.map=${listener}:${listener},CONTROLLER:PLAINTEXT`,
+          ...(security ? secureBrokerConfig(security, join(STACK_DIR, id)) : []),
           `log.dirs=${data}`,
           'num.partitions=1',
           'auto.create.topics.enable=false',
@@ -190,12 +255,16 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
           'log.retention.hours=168',
           '',
         ].join('\n'),
+        { mode: 0o600 }, // a secured broker's holds passwords
       );
       if (!existsSync(join(data, 'meta.properties'))) {
         const clusterId = randomClusterId();
+        // SCRAM users of a KRaft cluster are written with the storage (the only way before the broker runs). The
+        // tool takes them as arguments: visible in `ps` for the second it runs, during set-up only.
+        const scram = security ? [security.broker, ...security.users].flatMap((u) => ['--add-scram', `SCRAM-SHA-512=[name=${u.username},password=${u.password}]`]) : [];
         run(
           'java',
-          ['-cp', `${kafkaLib}/*`, 'kafka.tools.StorageTool', 'format', '--standalone', '--cluster-id', clusterId, '--config', config],
+          ['-cp', `${kafkaLib}/*`, 'kafka.tools.StorageTool', 'format', '--standalone', '--cluster-id', clusterId, '--config', config, ...scram],
           'formatting Kafka storage',
         );
       }
@@ -214,6 +283,7 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
     // be created from the first healthy answer. A new topic reaches the broker's metadata a moment after its
     // creation is answered, per topic and at any age of the broker: ensureTopic waits for that, no start-up check can.
     async healthy() {
+      if (security && !existsSync(security.certificates.caCert)) return false;
       const client = new Kafka({
         clientId: 'apilog-stack',
         brokers: [endpoint],
@@ -221,6 +291,7 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
         requestTimeout: 2000,
         retry: { retries: 0 },
         logLevel: logLevel.NOTHING,
+        ...(security ? kafkaClientSecurity(security, security.broker) : {}),
       });
       const admin = client.admin();
       try {
@@ -309,6 +380,46 @@ export interface ClickHouseInstance {
   readonly httpPort?: number;
   /** @default 9000 */
   readonly tcpPort?: number;
+  /** HTTPS only (on httpPort), and one user with a password instead of the passwordless `default`. @default none */
+  readonly security?: ClickHouseSecurity;
+}
+
+export interface ClickHouseSecurity {
+  readonly certificates: Certificates;
+  readonly user: SaslUser;
+}
+
+/** users.xml of a secured server: its one user, with a SHA-256 password, from loopback only. */
+export function secureUsersXml(user: SaslUser): string {
+  const hash = createHash('sha256').update(user.password).digest('hex');
+  const name = user.username;
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new StackError(`ClickHouse user name "${name}" must be letters, digits and _`);
+  const template = readFileSync(join(PROJECT_ROOT, 'stack', 'clickhouse', 'users.xml'), 'utf8');
+  return template
+    .replace(/<!--[^]*?-->\n/, '<!-- Written by stack/services.ts: the secured server\'s one user, with a password. -->\n')
+    .replace('<default>\n            <password></password>', `<${name}>\n            <password_sha256_hex>${hash}</password_sha256_hex>`)
+    .replace(/<\/default>(\s*<\/users>)/, `</${name}>$1`);
+}
+
+/** config.xml of a secured server: HTTPS with our certificate instead of HTTP. */
+export function secureConfigXml(certificates: Certificates): string {
+  const template = readFileSync(join(PROJECT_ROOT, 'stack', 'clickhouse', 'config.xml'), 'utf8');
+  // No native TCP port either: HTTPS is the only way in.
+  return template.replace(/\s*<tcp_port>\d+<\/tcp_port>/, '').replace(
+    '<http_port>8123</http_port>',
+    [
+      '<https_port>8443</https_port>',
+      '    <openSSL><server>',
+      `        <certificateFile>${certificates.serverCert}</certificateFile>`,
+      `        <privateKeyFile>${certificates.serverKey}</privateKeyFile>`,
+      '        <verificationMode>none</verificationMode>',
+      '        <loadDefaultCAFile>false</loadDefaultCAFile>',
+      '        <cacheSessions>true</cacheSessions>',
+      '        <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>',
+      '        <preferServerCiphers>true</preferServerCiphers>',
+      '    </server></openSSL>',
+    ].join('\n'),
+  );
 }
 
 /** Debian's ClickHouse server on its own data directory; private instances serve restart tests. */
@@ -316,7 +427,8 @@ export function clickhouseService(instance: ClickHouseInstance = {}): Service {
   const id = instance.id ?? 'clickhouse';
   const httpPort = instance.httpPort ?? CLICKHOUSE_HTTP_PORT;
   const tcpPort = instance.tcpPort ?? CLICKHOUSE_TCP_PORT;
-  const endpoint = `http://127.0.0.1:${httpPort}`;
+  const security = instance.security;
+  const endpoint = `${security ? 'https' : 'http'}://127.0.0.1:${httpPort}`;
   const data = join(DATA_DIR, id);
   const configDir = join(STACK_DIR, id);
   return {
@@ -338,7 +450,12 @@ export function clickhouseService(instance: ClickHouseInstance = {}): Service {
       for (const sub of ['', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(data, sub), { recursive: true });
       // The server writes a preprocessed copy next to its config file: keep both under .stack, out of the sources.
       mkdirSync(configDir, { recursive: true });
-      for (const file of ['config.xml', 'users.xml']) copyFileSync(join(PROJECT_ROOT, 'stack', 'clickhouse', file), join(configDir, file));
+      if (security) {
+        writeFileSync(join(configDir, 'config.xml'), secureConfigXml(security.certificates));
+        writeFileSync(join(configDir, 'users.xml'), secureUsersXml(security.user), { mode: 0o600 });
+      } else {
+        for (const file of ['config.xml', 'users.xml']) copyFileSync(join(PROJECT_ROOT, 'stack', 'clickhouse', file), join(configDir, file));
+      }
     },
     command() {
       return {
@@ -350,14 +467,14 @@ export function clickhouseService(instance: ClickHouseInstance = {}): Service {
           `--tmp_path=${join(data, 'tmp')}/`,
           `--user_files_path=${join(data, 'user_files')}/`,
           `--format_schema_path=${join(data, 'format_schemas')}/`,
-          `--http_port=${httpPort}`,
-          `--tcp_port=${tcpPort}`,
+          security ? `--https_port=${httpPort}` : `--http_port=${httpPort}`,
+          ...(security ? [] : [`--tcp_port=${tcpPort}`]),
           `--logger.log=${join(LOG_DIR, `${id}-server.log`)}`,
           `--logger.errorlog=${join(LOG_DIR, `${id}-server.err.log`)}`,
         ],
       };
     },
-    healthy: () => httpOk(`${endpoint}/ping`, 'Ok.'),
+    healthy: () => httpOk(`${endpoint}/ping`, 'Ok.', security?.certificates.caCert),
   };
 }
 

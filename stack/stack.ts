@@ -9,6 +9,8 @@ import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENV_FILE, LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, STACK_DIR } from './endpoints.ts';
+import { installClients } from './clients.ts';
+import { SECURE_DIR, prepareSecureStack, secureStack, type SecureStack } from './secureStack.ts';
 import { livePid, startDetached, stopByPidFile, tail } from './processes.ts';
 import {
   DATA_DIR,
@@ -62,6 +64,22 @@ export async function startService(service: Service, options: UpOptions = {}): P
     await sleep(250);
   }
   if (verbose) say(`  ${service.id}: healthy at ${service.endpoint} (pid ${pid})`);
+}
+
+/** Starts the secured stack (secureStack.ts), each service unless it runs already; resolves when all are healthy. */
+export async function upSecure(options: UpOptions & { readonly registryUpstream?: string } = {}): Promise<SecureStack> {
+  const secure = secureStack(options.registryUpstream === undefined ? {} : { registryUpstream: options.registryUpstream });
+  prepareSecureStack(secure);
+  for (const service of secure.services) await startService(service, options);
+  return secure;
+}
+
+/** Stops every service of the secured stack this checkout started (by pid). */
+export async function downSecure(verbose = true): Promise<void> {
+  for (const service of [...secureStack().services].reverse()) {
+    const pid = await stopService(service);
+    if (verbose) say(pid === undefined ? `  ${service.id}: not running` : `  ${service.id}: stopped (pid ${pid})`);
+  }
 }
 
 export async function up(names: readonly ServiceName[] = SERVICE_NAMES, options: UpOptions = {}): Promise<void> {
@@ -133,14 +151,37 @@ function parseNames(args: string[]): ServiceName[] {
 }
 
 const USAGE = `usage: npm run stack -- <up|down|status> [kafka|registry|clickhouse ...] [--clean]
+       npm run stack -- <up|down> --secure
+       npm run stack -- clients
 
   up       install (cached) and start the services, wait until healthy, write .stack/env
   down     stop the services this stack started (by pid); --clean also deletes their data
-  status   show each service's pid and health; exits 1 if any is down`;
+  status   show each service's pid and health; exits 1 if any is down
+  clients  install the third-party Kafka clients of the interop tests (Python, JVM, PHP; cached)
+  --secure the secured variant on 4xxxx ports: Kafka SASL_SSL (SCRAM-SHA-512), the registry behind TLS and auth
+           (nginx), ClickHouse over HTTPS with a password user; credentials in .stack/secure/env`;
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
+  if (verb === 'clients') {
+    const t0 = Date.now();
+    for (const line of installClients()) say(`  ${line}`);
+    say(`stack clients: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return 0;
+  }
   const clean = rest.includes('--clean');
+  if (rest.includes('--secure') && (verb === 'up' || verb === 'down')) {
+    const t0 = Date.now();
+    say(`stack ${verb} --secure`);
+    if (verb === 'down') {
+      await downSecure();
+      return 0;
+    }
+    const secure = await upSecure();
+    say(`stack up --secure: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; Kafka ${secure.endpoints.brokers}, registry ${secure.endpoints.registryBasic}, ClickHouse ${secure.endpoints.clickhouse}`);
+    say(`  credentials and endpoints: ${join(SECURE_DIR, 'env')} (load with: set -a; . ${join(SECURE_DIR, 'env')}; set +a)`);
+    return 0;
+  }
   const names = parseNames(rest.filter((a) => !a.startsWith('--')));
   switch (verb) {
     case 'up': {
