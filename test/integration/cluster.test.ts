@@ -1,0 +1,106 @@
+/**
+ * The local cluster (integration, `npm run stack -- up --cluster`, stack/cluster.ts): three KRaft Kafka nodes with
+ * replicated topics, ZooKeeper, two ClickHouse 18.16 replicas. Started by this file when it does not run (and stopped
+ * again at the end), used as it is when a developer's cluster runs.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigResourceTypes, type Admin, type PartitionMetadata } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ensureTopic } from '../../producer/topic.ts';
+import { createKafka } from '../../runtime/kafka.ts';
+import { CLUSTER_DIR, CLUSTER_MIN_INSYNC_REPLICAS, CLUSTER_REPLICATION_FACTOR, clusterStack } from '../../stack/cluster.ts';
+import { downCluster, statusCluster, upCluster } from '../../stack/stack.ts';
+import { logger, uniqueName } from './pipeline.ts';
+import { waitFor } from './processes.ts';
+
+const cluster = clusterStack();
+let startedHere = false;
+let admin: Admin;
+
+beforeAll(async () => {
+  startedHere = (await statusCluster()).every((s) => s.pid === undefined);
+  await upCluster({ verbose: false });
+  admin = createKafka({ brokers: [...cluster.endpoints.brokers], clientId: 'apilog-test', logger }).admin();
+  await admin.connect();
+}, 240_000);
+
+afterAll(async () => {
+  await admin?.disconnect();
+  if (startedHere) await downCluster({ verbose: false });
+}, 120_000);
+
+describe('the local cluster (integration)', () => {
+  it('up is idempotent: running services keep their pids; .stack/cluster/env names every broker and replica; status reports memory', async () => {
+    const before = await statusCluster();
+    expect(before.every((s) => s.healthy && s.pid !== undefined)).toBe(true);
+    await upCluster({ verbose: false });
+    const after = await statusCluster();
+    expect(after.map((s) => s.pid)).toEqual(before.map((s) => s.pid));
+    expect(after.every((s) => s.rss !== undefined && s.rss > 10 * 1048576)).toBe(true);
+    const env = readFileSync(join(CLUSTER_DIR, 'env'), 'utf8');
+    expect(env).toMatch(/^KAFKA_BROKERS=127\.0\.0\.1:53092,127\.0\.0\.1:53192,127\.0\.0\.1:53292$/m);
+    expect(env).toMatch(/^CLICKHOUSE_URL=http:\/\/127\.0\.0\.1:53123,http:\/\/127\.0\.0\.1:53223$/m);
+    expect(env).toMatch(/^SCHEMA_REGISTRY_URL=http:\/\/127\.0\.0\.1:53081\/apis\/ccompat\/v7$/m);
+  });
+
+  it('Kafka: three brokers, one quorum; a topic made without a replication factor gets 3 replicas, all in sync, min.insync.replicas 2', async () => {
+    const quorum = await admin.describeCluster();
+    expect(quorum.brokers.map((b) => b.nodeId).sort()).toEqual([1, 2, 3]);
+    expect(quorum.controller).not.toBeNull();
+    const topic = uniqueName('it-cluster-rf');
+    await ensureTopic(createKafka({ brokers: [...cluster.endpoints.brokers], clientId: 'apilog-test', logger }), { topic, partitions: 3 });
+    // ensureTopic waited for the broker it asked; each broker applies the new topic's metadata on its own.
+    let partitions: PartitionMetadata[] = [];
+    expect(await waitFor(async () => {
+      partitions = (await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => ({ topics: [] }))).topics[0]?.partitions ?? [];
+      return partitions.length === 3 && partitions.every((p) => p.isr.length === CLUSTER_REPLICATION_FACTOR);
+    }, 30_000)).toBe(true);
+    expect(partitions).toHaveLength(3);
+    for (const p of partitions) {
+      expect(p.replicas).toHaveLength(CLUSTER_REPLICATION_FACTOR);
+      expect(p.isr).toHaveLength(CLUSTER_REPLICATION_FACTOR);
+    }
+    // Leaders spread over the brokers.
+    expect(new Set(partitions.map((p) => p.leader)).size).toBe(3);
+    let entries: Record<string, string> = {};
+    const described = async () => {
+      const configs = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas', 'unclean.leader.election.enable'] }],
+      });
+      entries = Object.fromEntries(configs.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
+      return true;
+    };
+    // The broker asked may not know the topic yet either ("does not host this topic-partition").
+    expect(await waitFor(() => described().catch(() => false), 30_000)).toBe(true);
+    expect(entries).toEqual({ 'min.insync.replicas': String(CLUSTER_MIN_INSYNC_REPLICAS), 'unclean.leader.election.enable': 'false' });
+    // The group offsets topic is replicated too: a broker lost does not lose the consumers' ledger.
+    const offsets = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets'] }).catch(() => undefined);
+    if (offsets) for (const p of offsets.topics[0]!.partitions) expect(p.replicas).toHaveLength(CLUSTER_REPLICATION_FACTOR);
+  });
+
+  it('ClickHouse: two replicas of shard 01 with their macros; a row inserted on one is on the other', async () => {
+    const [a, b] = cluster.endpoints.clickhouse.map((url) => new ClickHouseServerSink({ url })) as [ClickHouseServerSink, ClickHouseServerSink];
+    try {
+      const macros = async (s: ClickHouseServerSink) => Object.fromEntries((await s.query<{ macro: string; substitution: string }>('SELECT macro, substitution FROM system.macros')).map((m) => [m.macro, m.substitution]));
+      expect(await macros(a)).toEqual({ replica: 'r1', shard: '01' });
+      expect(await macros(b)).toEqual({ replica: 'r2', shard: '01' });
+      const table = uniqueName('cluster_replication');
+      const ddl = `CREATE TABLE ${table} (k UInt64) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/default.${table}', '{replica}') ORDER BY k`;
+      await a.command(ddl);
+      await b.command(ddl);
+      await a.insertJsonEachRow(table, Buffer.from('{"k":1}\n{"k":2}\n'));
+      await b.command(`SYSTEM SYNC REPLICA ${table}`);
+      expect(await b.query<{ n: string }>(`SELECT count() AS n FROM ${table}`)).toEqual([{ n: '2' }]);
+      const clusters = await a.query<{ host_name: string; port: number }>(`SELECT host_name, port FROM system.clusters WHERE cluster = 'apilog' ORDER BY port`);
+      expect(clusters.map((c) => c.port)).toEqual([53900, 53901]);
+      await a.command(`DROP TABLE ${table}`);
+      await b.command(`DROP TABLE ${table}`);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
