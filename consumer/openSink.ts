@@ -1,5 +1,10 @@
-/** `--clickhouse` / CLICKHOUSE_URL: http(s)://… is a server, anything else a directory for the embedded engine. */
+/**
+ * `--clickhouse` / CLICKHOUSE_URL: http(s)://… is a server, several comma-separated http(s)://… URLs are the replicas
+ * of one shard (clickhouseReplicas.ts), anything else a directory for the embedded engine.
+ */
+import { ConfigError } from '../runtime/errors.ts';
 import { ChdbSink } from './chdbSink.ts';
+import { ClickHouseReplicas } from './clickhouseReplicas.ts';
 import { ClickHouseServerSink } from './clickhouseServerSink.ts';
 import type { Sink } from './sink.ts';
 
@@ -7,12 +12,32 @@ export function isServerUrl(target: string): boolean {
   return /^https?:\/\//i.test(target);
 }
 
-/** `caCert`: PEM CA for an https:// server signed by a private CA; `requestTimeoutMs`: see ServerSinkOptions. */
-export function openSink(target: string, options: { caCert?: Buffer; requestTimeoutMs?: number } = {}): Sink {
-  if (!isServerUrl(target)) return new ChdbSink(target);
-  return new ClickHouseServerSink({
-    url: target,
-    ...(options.caCert !== undefined ? { caCert: options.caCert } : {}),
-    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
-  });
+/** The server URLs of a `--clickhouse` value: one, or the replicas of a shard, comma-separated. */
+export function serverUrls(target: string): string[] {
+  const urls = target.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+  for (const url of urls) {
+    if (!isServerUrl(url)) throw new ConfigError(`ClickHouse "${url}" in "${target}": several servers are given as http(s):// URLs separated by commas`);
+  }
+  if (new Set(urls).size !== urls.length) throw new ConfigError(`ClickHouse "${target}" names a server twice`);
+  return urls;
+}
+
+export interface OpenSinkOptions {
+  /** PEM CA for an https:// server signed by a private CA. */
+  readonly caCert?: Buffer;
+  /** See ServerSinkOptions. */
+  readonly requestTimeoutMs?: number;
+}
+
+export function openSink(target: string, options: OpenSinkOptions = {}): Sink {
+  if (!isServerUrl(target.trim())) return new ChdbSink(target);
+  const servers = serverUrls(target).map(
+    (url) =>
+      new ClickHouseServerSink({
+        url,
+        ...(options.caCert !== undefined ? { caCert: options.caCert } : {}),
+        ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+      }),
+  );
+  return servers.length === 1 ? servers[0]! : new ClickHouseReplicas(servers);
 }
