@@ -2,16 +2,25 @@
  * The local cluster (integration, `npm run stack -- up --cluster`, stack/cluster.ts): three KRaft Kafka nodes with
  * replicated topics, ZooKeeper, two ClickHouse 18.16 replicas. Started by this file when it does not run (and stopped
  * again at the end), used as it is when a developer's cluster runs.
+ *
+ * And the producer SDK across a leader change: a steady stream through createApiLogger (idempotent producer, acks
+ * from all in-sync replicas, RF 3, min.insync.replicas 2) while the leader of a partition is SIGKILLed and started
+ * again; every event is in the topic exactly once, and the SDK's metrics show the retries.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigResourceTypes, type Admin, type PartitionMetadata } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { createApiLogger } from '../../producer/apiLogger.ts';
+import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { ensureTopic } from '../../producer/topic.ts';
+import { apiCallTypeV1, type ApiCallEvent } from '../../schemas/apiCall.ts';
+import { HEADER_SIZE } from '../../schemas/wire.ts';
 import { createKafka } from '../../runtime/kafka.ts';
 import { CLUSTER_DIR, CLUSTER_MIN_INSYNC_REPLICAS, CLUSTER_REPLICATION_FACTOR, clusterStack } from '../../stack/cluster.ts';
-import { downCluster, statusCluster, upCluster } from '../../stack/stack.ts';
+import { downCluster, startService, statusCluster, stopService, upCluster } from '../../stack/stack.ts';
+import { pidOf } from './clusterServices.ts';
 import { logger, uniqueName } from './pipeline.ts';
 import { waitFor } from './processes.ts';
 
@@ -102,5 +111,66 @@ describe('the local cluster (integration)', () => {
       await a.close();
       await b.close();
     }
+  });
+});
+
+/** Every value of a topic, read from the beginning to the end it has now. */
+async function readAll(topic: string): Promise<Buffer[]> {
+  const kafka = createKafka({ brokers: [...cluster.endpoints.brokers], clientId: 'apilog-test', logger });
+  const high = (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+  const values: Buffer[] = [];
+  const consumer = kafka.consumer({ groupId: uniqueName('read') });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value!) });
+    await waitFor(() => values.length >= high, 60_000);
+  } finally {
+    await consumer.disconnect();
+  }
+  return values;
+}
+
+describe('the producer SDK across a partition leader change (integration, local cluster)', () => {
+  it('a steady stream while the leader of a partition is SIGKILLed and restarted: every event arrives once, the metrics show the retries', async () => {
+    const topic = uniqueName('it-cluster-leader');
+    const kafka = createKafka({ brokers: [...cluster.endpoints.brokers], clientId: 'apilog-test', logger });
+    await ensureTopic(kafka, { topic, partitions: 3 });
+    const sdk = await createApiLogger({ brokers: cluster.endpoints.brokers, registry: cluster.endpoints.registry, topic, retryMaxMs: 1000 });
+    const events: ApiCallEvent[] = new SyntheticEvents({ seed: 41, apis: 6 }).take(8000);
+    // 400 events per second for 20 s; the leader of partition 0 is killed at 4 s and started again at 12 s.
+    let next = 0;
+    const stream = setInterval(() => {
+      for (let i = 0; i < 20 && next < events.length; i++) expect(sdk.log(events[next++]!)).toBe(true);
+    }, 50);
+    try {
+      await new Promise((r) => setTimeout(r, 4000));
+      const leaderId = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]!.partitions.find((p) => p.partitionId === 0)!.leader;
+      const leader = cluster.brokers[leaderId - 1]!;
+      const before = pidOf(leader);
+      await stopService(leader, 'SIGKILL');
+      const sentAtKill = sdk.metrics().sent;
+      await new Promise((r) => setTimeout(r, 8000));
+      await startService(leader, { verbose: false });
+      expect(pidOf(leader)).not.toBe(before);
+      expect(await waitFor(() => next >= events.length, 30_000)).toBe(true);
+      expect(sdk.metrics().sent).toBeGreaterThan(sentAtKill); // the stream went on while the leader was down
+    } finally {
+      clearInterval(stream);
+    }
+    expect(await sdk.flush(60_000)).toBe(true);
+    const metrics = sdk.metrics();
+    await sdk.close();
+
+    const ids = new Map<string, number>();
+    for (const value of await readAll(topic)) {
+      const id = (apiCallTypeV1.fromBuffer(value.subarray(HEADER_SIZE)) as ApiCallEvent).event_id;
+      ids.set(id, (ids.get(id) ?? 0) + 1);
+    }
+    const doubled = [...ids.values()].filter((n) => n > 1).length;
+    const missing = events.filter((e) => !ids.has(e.event_id)).length;
+    expect({ inTopic: [...ids.values()].reduce((a, b) => a + b, 0), distinct: ids.size, missing, doubled }).toEqual({ inTopic: events.length, distinct: events.length, missing: 0, doubled: 0 });
+    expect(metrics).toMatchObject({ queued: events.length, sent: events.length, dropped: 0, rejected: 0 });
+    expect(metrics.retries).toBeGreaterThan(0);
   });
 });
