@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { ENV_FILE, LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, STACK_DIR } from './endpoints.ts';
 import { installClients } from './clients.ts';
 import { SECURE_DIR, prepareSecureStack, secureStack, type SecureStack } from './secureStack.ts';
-import { livePid, startDetached, stopByPidFile, tail } from './processes.ts';
+import { isAlive, livePid, startDetached, stopByPidFile, tail } from './processes.ts';
 import {
   DATA_DIR,
   logFileOf,
@@ -37,6 +37,7 @@ export async function startService(service: Service, options: UpOptions = {}): P
   const pidFile = pidFileOf(service.id);
   const logFile = logFileOf(service.id);
   let pid = livePid(pidFile, service.marker);
+  let spawned = false;
   if (pid === undefined) {
     if (await service.healthy()) {
       throw new StackError(
@@ -48,11 +49,13 @@ export async function startService(service: Service, options: UpOptions = {}): P
     service.prepare();
     const { command, args } = service.command();
     pid = startDetached({ command, args, cwd: STACK_DIR, logFile, pidFile });
+    spawned = true;
     if (verbose) say(`  ${service.id}: started (pid ${pid}), waiting for ${service.endpoint}`);
   }
   const started = Date.now();
   while (!(await service.healthy())) {
-    if (livePid(pidFile, service.marker) === undefined) {
+    // A process this call spawned is ours by construction: it has exited only when it is gone.
+    if (spawned ? !isAlive(pid) : livePid(pidFile, service.marker) === undefined) {
       throw new StackError(`${service.id} exited during start-up; last lines of ${logFile}:\n${tail(logFile)}`);
     }
     if (Date.now() - started > service.startTimeoutMs) {
