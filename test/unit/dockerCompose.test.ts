@@ -3,14 +3,16 @@
  * roles, versions and endpoints as the native stack in stack/, each service with a healthcheck; the image built as
  * the CLI needs it (every file the CLI imports copied, nothing of it ignored by .dockerignore, not root, compilers
  * left in the build stage); the consumer started with options `apilog consume` has, after the migrations and the
- * topics, restarted when it exits, given longer than its shutdown deadline to stop, and probed on its metrics port.
+ * topics, restarted when it exits, given longer than its shutdown deadline to stop, and probed on its metrics port;
+ * Prometheus and Grafana given files that exist, at the paths their configuration names, pointing at the services
+ * and ports compose runs, and every dashboard panel at a provisioned data source of its type.
  */
 import { Command } from 'commander';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, posix, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -113,7 +115,7 @@ function checkCliArguments(args: readonly string[]): void {
 
 describe('docker-compose.yml', () => {
   it('has the infrastructure, the one-shot jobs and the consumer', () => {
-    expect(Object.keys(services).sort()).toEqual(['apilog-consumer', 'apilog-migrate', 'clickhouse', 'kafka', 'kafka-topics', 'schema-registry']);
+    expect(Object.keys(services).sort()).toEqual(['apilog-consumer', 'apilog-migrate', 'clickhouse', 'grafana', 'kafka', 'kafka-topics', 'prometheus', 'schema-registry']);
   });
 
   it('pins the same Kafka and registry versions as stack/', () => {
@@ -264,5 +266,81 @@ describe('Dockerfile', () => {
     expect(args[args.indexOf('--metrics-port') + 1]).toBe(url![1]);
     const cmd = jsonArgs(ofKind('CMD')[0]!);
     expect(cmd[cmd.indexOf('--metrics-port') + 1]).toBe(url![1]);
+  });
+});
+
+/** The file on this checkout that a path inside a service's container is, through its bind mounts ("./host:/in[:ro]"). */
+function hostPath(name: string, inContainer: string): string {
+  const mounts = (service(name).volumes ?? [])
+    .map((v) => v.split(':'))
+    .filter(([host]) => host!.startsWith('./'))
+    .map(([host, target]) => ({ host: host!, target: target! }))
+    .sort((a, b) => b.target.length - a.target.length);
+  const mount = mounts.find((m) => inContainer === m.target || inContainer.startsWith(`${m.target}/`));
+  if (mount === undefined) throw new Error(`${name}: nothing is mounted at ${inContainer}`);
+  return join(PROJECT_ROOT, mount.host, posix.relative(mount.target, inContainer));
+}
+const yamlAt = (file: string) => parse(readFileSync(file, 'utf8')) as unknown;
+/** host:port of an http:// URL. */
+const hostAndPort = (url: string) => /^https?:\/\/([^/:]+):(\d+)/.exec(url)!.slice(1);
+/** The port a service listens on inside the network, from its published ports ("host:container"). */
+const containerPorts = (name: string) => (service(name).ports ?? []).map((p) => p.split(':').at(-1)!);
+
+describe('Prometheus and Grafana in docker-compose.yml', () => {
+  it('gives Prometheus its configuration and rules at the paths it reads, and scrapes every consumer replica on its metrics port', () => {
+    const args = words(service('prometheus').command);
+    const configPath = args.find((a) => a.startsWith('--config.file='))!.split('=')[1]!;
+    const config = yamlAt(hostPath('prometheus', configPath)) as {
+      rule_files: string[];
+      scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; type: string; port: number }[] }[];
+    };
+    for (const rules of config.rule_files) expect(existsSync(hostPath('prometheus', rules)), rules).toBe(true);
+    const job = config.scrape_configs.find((c) => c.job_name === 'apilog-consumer')!;
+    const consumerArgs = words(service('apilog-consumer').command);
+    expect(job.dns_sd_configs).toEqual([expect.objectContaining({ names: ['apilog-consumer'], type: 'A', port: Number(consumerArgs[consumerArgs.indexOf('--metrics-port') + 1]) })]);
+    expect(service('prometheus').restart).toBe('unless-stopped');
+  });
+
+  it('installs the ClickHouse data source plugin in Grafana and provisions the data sources, pointed at the compose services', () => {
+    const grafana = service('grafana');
+    const plugin = /^grafana-clickhouse-datasource@(\d+\.\d+\.\d+)$/.exec(grafana.environment!['GF_PLUGINS_PREINSTALL_SYNC'] ?? '');
+    expect(plugin, 'GF_PLUGINS_PREINSTALL_SYNC pins the plugin').not.toBeNull();
+    const dir = hostPath('grafana', '/etc/grafana/provisioning/datasources');
+    const sources = readdirSync(dir).flatMap((f) => (yamlAt(join(dir, f)) as { datasources: { uid: string; type: string; url?: string; jsonData?: Record<string, unknown> }[] }).datasources);
+    const clickhouse = sources.find((s) => s.type === 'grafana-clickhouse-datasource')!;
+    const [chHost, chPort] = hostAndPort(service('apilog-consumer').environment!['CLICKHOUSE_URL']!);
+    expect(clickhouse.jsonData).toMatchObject({ host: chHost, port: Number(chPort), protocol: 'http' });
+    expect(services[chHost!]).toBeDefined();
+    const prometheus = sources.find((s) => s.type === 'prometheus')!;
+    const [promHost, promPort] = hostAndPort(prometheus.url!);
+    expect(services[promHost!]).toBeDefined();
+    expect(containerPorts(promHost!)).toContain(promPort);
+    expect(grafana.depends_on?.['clickhouse']?.condition).toBe('service_healthy');
+  });
+
+  it("provisions the dashboards from the folder the provider reads, each panel on a provisioned data source of its type", () => {
+    const dir = hostPath('grafana', '/etc/grafana/provisioning/dashboards');
+    const providers = readdirSync(dir).flatMap((f) => (yamlAt(join(dir, f)) as { providers: { type: string; options: { path: string } }[] }).providers);
+    expect(providers).toHaveLength(1);
+    const dashboardsDir = hostPath('grafana', providers[0]!.options.path);
+    expect(dashboardsDir).toBe(join(PROJECT_ROOT, 'deploy/grafana/dashboards'));
+    const files = readdirSync(dashboardsDir).filter((f) => f.endsWith('.json')).sort();
+    expect(files).toEqual(['analysts.json', 'operators.json']);
+    const sourcesDir = hostPath('grafana', '/etc/grafana/provisioning/datasources');
+    const sources = new Map(readdirSync(sourcesDir).flatMap((f) => (yamlAt(join(sourcesDir, f)) as { datasources: { uid: string; type: string }[] }).datasources).map((s) => [s.uid, s.type]));
+    type Panel = { title: string; datasource?: { type: string; uid: string }; targets?: { datasource?: { type: string; uid: string } }[]; panels?: Panel[] };
+    const flat = (list: Panel[]): Panel[] => list.flatMap((p) => [p, ...flat(p.panels ?? [])]);
+    const uids = new Set<string>();
+    for (const file of files) {
+      const dashboard = JSON.parse(readFileSync(join(dashboardsDir, file), 'utf8')) as { uid: string; panels: Panel[]; templating: { list: { datasource?: { type: string; uid: string } }[] } };
+      expect(uids.has(dashboard.uid), `${file}: uid ${dashboard.uid} is unique`).toBe(false);
+      uids.add(dashboard.uid);
+      const refs = [
+        ...flat(dashboard.panels).flatMap((p) => [p.datasource, ...(p.targets ?? []).map((t) => t.datasource)]),
+        ...dashboard.templating.list.map((v) => v.datasource),
+      ].filter((r): r is { type: string; uid: string } => r !== undefined);
+      expect(refs.length).toBeGreaterThan(0);
+      for (const ref of refs) expect(sources.get(ref.uid), `${file}: data source ${ref.uid}`).toBe(ref.type);
+    }
   });
 });
