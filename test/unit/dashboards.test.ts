@@ -458,6 +458,17 @@ describe('PromQL of the operators dashboard and the alert rules', () => {
     expect(used.filter((l) => !outputLabels.has(l))).toEqual([]);
   });
 
+  it('has a case in alerts.test.yml (promtool test rules) where each alert fires, and one where it does not', () => {
+    const cases = (parseYaml(readFileSync(join(PROJECT_ROOT, 'deploy/prometheus/alerts.test.yml'), 'utf8')) as {
+      tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[];
+    }).tests.flatMap((t) => t.alert_rule_test);
+    for (const rule of rules) {
+      const own = cases.filter((c) => c.alertname === rule.alert);
+      expect(own.some((c) => c.exp_alerts.length > 0), `${rule.alert} fires in a case`).toBe(true);
+      expect(own.some((c) => c.exp_alerts.length === 0), `${rule.alert} stays quiet in a case`).toBe(true);
+    }
+  });
+
   it('selects the scrape job that deploy/prometheus/prometheus.yml defines', () => {
     const config = parseYaml(readFileSync(join(PROJECT_ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { job_name: string }[] };
     const jobs = new Set(config.scrape_configs.map((s) => s.job_name));
