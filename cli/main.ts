@@ -11,6 +11,7 @@ import { registerMigrate } from './migrate.ts';
 import { registerProduce } from './produce.ts';
 import { registerQuery } from './query.ts';
 import { registerSchemas } from './schemas.ts';
+import { registerStatus } from './status.ts';
 
 const program = new Command('apilog')
   .description('API-call logs: Avro events through Kafka into ClickHouse, exactly once')
@@ -25,6 +26,7 @@ registerMigrate(program);
 registerProduce(program);
 registerQuery(program);
 registerSchemas(program);
+registerStatus(program);
 
 try {
   await program.parseAsync(process.argv);
