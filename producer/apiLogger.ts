@@ -33,7 +33,7 @@ import { LATEST_SCHEMA_VERSION, apiCallSchema, type ApiCallEvent, type EventSche
 import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { FramedEncoder } from '../schemas/wire.ts';
 import { PRODUCER_DELIVERY, registerEventSchema } from './apiCallProducer.ts';
-import { COMPRESSIONS, compressionType, type CompressionName } from '../runtime/kafkaCodecs.ts';
+import { COMPRESSIONS, compressionType, loadCodec, type CompressionName } from '../runtime/kafkaCodecs.ts';
 import { ProducerMetrics, type DropReason, type MetricsSnapshot } from './metrics.ts';
 import { KeyPartitioner, type SlottedMessage } from './partitioner.ts';
 import { EventQueue } from './queue.ts';
@@ -243,6 +243,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** Creates a logger: registers (or finds) the schema, connects the producer, opens the spool. */
 export async function createApiLogger(options: ApiLoggerOptions): Promise<ApiLogger> {
   const resolved = resolveLoggerOptions(options);
+  await loadCodec(resolved.compression);
   const schemaId = await registerEventSchema(resolved.registry, resolved.topic, apiCallSchema(resolved.schemaVersion).text);
   const spool = resolved.spool ? await Spool.open(resolved.spool.dir, resolved.spool.maxBytes) : undefined;
   const logger = new ApiLogger(resolved, schemaId, spool);
