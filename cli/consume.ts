@@ -134,7 +134,7 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   const logger = createLogger('apilog-consume', process.env['APILOG_LOG_LEVEL'] ?? 'info');
   // One Kafka target, TLS and SASL included, for the preflight and for the consumer's own client.
   const kafkaTarget: KafkaTarget = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
-  const sink = sinkFor(endpoints, flags, { requestTimeoutMs: clickhouseTimeoutMs });
+  const sink = await sinkFor(endpoints, flags, { requestTimeoutMs: clickhouseTimeoutMs });
   const registry = registryFor(endpoints, flags);
   // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
   // supervisor would do the same, slower); until then nothing is fetched and nothing committed. A broker that

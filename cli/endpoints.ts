@@ -115,6 +115,6 @@ export function registryFor(
 }
 
 /** The ClickHouse of a command: a server (https:// with --clickhouse-ca; CLICKHOUSE_USER, CLICKHOUSE_PASSWORD) or the embedded engine. */
-export function sinkFor(endpoints: Pick<Endpoints, 'clickhouse'>, flags: Pick<EndpointFlags, 'clickhouseCa'>, options: { requestTimeoutMs?: number } = {}): Sink {
+export function sinkFor(endpoints: Pick<Endpoints, 'clickhouse'>, flags: Pick<EndpointFlags, 'clickhouseCa'>, options: { requestTimeoutMs?: number } = {}): Promise<Sink> {
   return openSink(endpoints.clickhouse, { ...options, ...(flags.clickhouseCa === undefined ? {} : { caCert: readFileSync(flags.clickhouseCa) }) });
 }

@@ -3,7 +3,7 @@
  * the component and its address within 30 seconds — not a hang, not a stack trace.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,16 @@ describe('apilog command line (integration)', () => {
   const dirs: string[] = [];
   afterAll(() => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('--version prints the version; --help lists every subcommand; both from the built JavaScript', async () => {
+    expect(existsSync(join(PROJECT_ROOT, 'dist', 'cli', 'main.js'))).toBe(true);
+    const { version } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const v = await apilog(['--version']);
+    expect(v).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+    const help = await apilog(['--help']);
+    expect(help.code).toBe(0);
+    for (const name of ['consume', 'demo', 'ingest', 'migrate', 'produce', 'query', 'schemas']) expect(help.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
   });
 
   it('demo produces, consumes and prints per-API counts, then {"produced","rows"} as its last line', async () => {
