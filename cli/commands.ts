@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { PROJECT_ROOT } from '../stack/endpoints.ts';
+import { applyConfiguration, CONFIG_ENVIRONMENT_NAME, optionDescriptionWithEnvironment } from './config.ts';
 
 export interface Subcommand {
   /** The line `apilog --help` shows; the module's own description must be the same (test/unit/cliCommands.test.ts). */
@@ -58,20 +59,43 @@ export function version(): string {
   return (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** A program with every subcommand defined in full: what a config file is checked against. */
+export async function fullProgram(): Promise<Command> {
+  const program = new Command('apilog');
+  for (const subcommand of Object.values(SUBCOMMANDS)) (await subcommand.load())(program);
+  return program;
+}
+
+/** The commands of a tree that run an action (those without subcommands of their own). */
+function leaves(command: Command): Command[] {
+  return command.commands.length === 0 ? [command] : command.commands.flatMap(leaves);
+}
+
 /**
  * The program, with the subcommand `args` runs defined in full and every other one as its name and summary only
- * (enough for `--help`, and for commander to suggest a name when a word is mistyped).
+ * (enough for `--help`, and for commander to suggest a name when a word is mistyped). Before the action, options
+ * left unset on the command line are taken from the environment, then from the config file (config.ts).
+ * Usage errors are thrown as CommanderError (exitCodes.ts), not exited on.
  */
-export async function buildProgram(args: readonly string[]): Promise<Command> {
+export async function buildProgram(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Command> {
   const program = new Command('apilog')
     .description('API-call logs: Avro events through Kafka into ClickHouse, exactly once')
     .version(version(), '-V, --version', 'print the version')
+    .exitOverride()
     .showHelpAfterError()
+    .configureHelp({ optionDescription: optionDescriptionWithEnvironment })
     .configureOutput({ outputError: (text, write) => write(text) });
   const chosen = subcommandOf(args);
   for (const [name, subcommand] of Object.entries(SUBCOMMANDS)) {
-    if (name === chosen) (await subcommand.load())(program);
-    else program.command(name).description(subcommand.summary);
+    if (name !== chosen) {
+      program.command(name).description(subcommand.summary);
+      continue;
+    }
+    (await subcommand.load())(program);
+    for (const command of leaves(program.commands.at(-1)!)) {
+      command.option('--config <file>', `a YAML or JSON file of option values (${CONFIG_ENVIRONMENT_NAME}); flags and the environment win over it`);
+    }
   }
+  program.hook('preAction', (_program, action) => applyConfiguration(action, fullProgram, env));
   return program;
 }

@@ -1,11 +1,12 @@
 /**
  * The command line loads only what it uses: `apilog --help` defines every subcommand by name and summary without
  * importing its module; the subcommand that runs is defined in full from its own module; a server URL never loads
- * the embedded engine. Which packages a fresh process loaded is read from Node's module cache (the dependencies
- * are CommonJS, so importing them from ES modules registers them there).
+ * the embedded engine. Which packages a fresh process loaded: the CommonJS ones from Node's module cache, the ES
+ * modules (zod, for one) from a resolve hook that notes every import.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, test } from 'vitest';
@@ -14,19 +15,33 @@ import { PROJECT_ROOT } from '../../stack/endpoints.ts';
 
 /** The packages a fresh Node process has loaded after running `body` (an ES module body, tsx loaded). */
 function packagesLoadedBy(body: string): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'apilog-imports-'));
+  const imports = join(dir, 'imports');
+  const hook = `import { appendFileSync } from 'node:fs';
+    export async function resolve(specifier, context, next) {
+      const resolved = await next(specifier, context);
+      appendFileSync(${JSON.stringify(imports)}, resolved.url + '\\n');
+      return resolved;
+    }`;
   const script = `
-    import { createRequire } from 'node:module';
+    import { createRequire, register } from 'node:module';
+    register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
     ${body}
-    const paths = Object.keys(createRequire(import.meta.url).cache);
-    const names = paths.map((p) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(p)?.[1]).filter(Boolean);
-    process.stdout.write(JSON.stringify([...new Set(names)].sort()));`;
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: PROJECT_ROOT, encoding: 'utf8' });
-  return JSON.parse(out) as string[];
+    process.stdout.write(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)));`;
+  try {
+    const required = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: PROJECT_ROOT, encoding: 'utf8' })) as string[];
+    const imported = readFileSync(imports, 'utf8').split('\n');
+    const names = [...required, ...imported].map((p) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(p)?.[1]).filter((n) => n !== undefined);
+    return [...new Set(names)].sort();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const HEAVY = ['chdb', '@chdb/lib-linux-x64-gnu', '@clickhouse/client', 'kafkajs', 'undici', 'pino', 'prom-client', 'avsc', 'zod', 'yaml'];
 
-describe('apilog loads what it uses', () => {
+// Fresh processes and first imports of the subcommands: ~1-2 s each alone, more when the 2 cores are busy.
+describe('apilog loads what it uses', { timeout: 30_000 }, () => {
   test('--help loads commander and none of the pipeline\'s packages', () => {
     const loaded = packagesLoadedBy(`const { buildProgram } = await import('./cli/commands.ts'); await buildProgram(['--help']);`);
     expect(loaded).toContain('commander');
@@ -44,7 +59,7 @@ describe('apilog loads what it uses', () => {
   });
 });
 
-describe('subcommands', () => {
+describe('subcommands', { timeout: 30_000 }, () => {
   test.each(Object.entries(SUBCOMMANDS))('%s: its module defines that one command, with the summary --help shows', async (name, subcommand) => {
     const program = new Command('apilog');
     (await subcommand.load())(program);
