@@ -32,7 +32,7 @@ export function registerStatus(program: Command): void {
       const endpoints = resolveEndpoints(flags);
       const table = checkTableName(flags.table);
       const target = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
-      const sink = sinkFor(endpoints, flags);
+      const sink = await sinkFor(endpoints, flags);
       const admin = createKafka({ ...target, clientId: 'apilog-status' }).admin();
       try {
         await preflight({ ...target, sink });

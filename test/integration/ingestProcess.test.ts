@@ -20,10 +20,10 @@ const README = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
 const endpoints = () => ({ KAFKA_BROKERS: stack().brokers, SCHEMA_REGISTRY_URL: stack().registry, CLICKHOUSE_URL: stack().clickhouse });
 
 describe('apilog ingest, the process (integration)', () => {
-  it('a topic that does not exist: one line naming it and what to do, exit 2, within 30 s', async () => {
+  it('a topic that does not exist: one line naming it and what to do, exit 78, within 30 s', async () => {
     const topic = uniqueName('it-ingest-missing');
     const ingest = await run([...APILOG, 'ingest', '--port', String(await freePort()), '--topic', topic], { timeoutMs: 40_000, env: endpoints() });
-    expect(ingest.code).toBe(2);
+    expect(ingest.code).toBe(78);
     expect(ingest.ms).toBeLessThan(30_000);
     expect(ingest.stderr.trim().split('\n')).toEqual([
       `apilog: topic ${topic} does not exist in Kafka at ${stack().brokers}: create it, or pass --create-topic (with --partitions N, default 6)`,
