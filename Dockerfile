@@ -9,23 +9,34 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# --- 1. Production dependencies. Compilers live in this stage only: zstd-napi builds libzstd from the sources in
-# its package when no prebuilt binary can be fetched. `npm install` keeps to the lock (`npm ci` refuses a lock that
-# lacks other platforms' optional binaries; see .ci/run).
-FROM ${NODE_IMAGE} AS dependencies
+# --- 1. Production dependencies and the build. Compilers live in this stage only: zstd-napi builds libzstd from the
+# sources in its package when no prebuilt binary can be fetched. `npm install` keeps to the lock (`npm ci` refuses a
+# lock that lacks other platforms' optional binaries; see .ci/run), and its `prepare` script compiles the TypeScript
+# into dist/ (TypeScript is a production dependency for that reason), which is what bin/apilog.js runs.
+FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 make g++ \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY cli ./cli
+COPY consumer ./consumer
+COPY producer ./producer
+COPY runtime ./runtime
+COPY schemas ./schemas
+COPY stack ./stack
+COPY docs/queries.sql ./docs/queries.sql
 RUN npm install --omit=dev --no-audit --no-fund \
+    && test -f dist/cli/main.js \
     && npm cache clean --force
 
-# --- 2. Runtime: Node, the dependencies and the sources (TypeScript, run through tsx's loader), owned by root and
-# read-only for the process, which runs as the image's unprivileged `node` user.
+# --- 2. Runtime: Node, the dependencies, the built JavaScript (and the sources it was built from, which the
+# command falls back to), owned by root and read-only for the process, which runs as the image's unprivileged `node`
+# user.
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
-COPY --from=dependencies /app/node_modules ./node_modules
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY cli ./cli

@@ -143,6 +143,8 @@ export class ApiCallConsumer {
       const partitions = event.payload.memberAssignment[options.topic] ?? [];
       this.metrics.rebalances.inc();
       this.metrics.assigned.set(partitions.length);
+      // Lag is reported for the partitions this member owns now: a partition another member took stops being ours.
+      this.metrics.lag.reset();
       options.logger.info({ generation: this.generation, partitions, memberId: event.payload.memberId }, 'partitions assigned');
     });
     this.consumer.on(HEARTBEAT, () => {
