@@ -3,7 +3,7 @@
  * the exactly-once core. Served by consumer/healthServer.ts on /metrics.
  *
  * Names follow Prometheus's conventions: `apilog_consumer_` prefix, base units as suffixes (`_seconds`, `_bytes`),
- * `_total` on counters. The dashboards and alert rules in deploy/ use them, and the README lists them; both are
+ * `_total` on counters. The dashboards and alert rules in deploy/ use them, and docs/operations.md lists them; both are
  * checked against this registry by test/unit/dashboards.test.ts.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';

@@ -80,7 +80,7 @@ export interface ApiLoggerOptions {
   readonly schemaVersion?: EventSchemaVersion;
   /** @default 'apilog-sdk' */
   readonly clientId?: string;
-  /** Batch compression: 'none', 'gzip', 'snappy', 'lz4' or 'zstd' (README: which to choose). @default 'lz4' */
+  /** Batch compression: 'none', 'gzip', 'snappy', 'lz4' or 'zstd' (docs/interop.md: which to choose). @default 'lz4' */
   readonly compression?: CompressionName;
   /** Most events held in memory. @default 50000 */
   readonly maxQueuedEvents?: number;

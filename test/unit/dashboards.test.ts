@@ -8,7 +8,7 @@
  * - a query no expectation covers fails the test, so a new panel cannot go untested;
  * - every PromQL expression (dashboards and alerts) parses with Prometheus's own grammar (@prometheus-io/lezer-promql)
  *   and names only metrics and labels the consumer's registry (consumer/metrics.ts) exports, or Prometheus's `up`;
- * - the README's metrics table lists exactly the registry's metrics.
+ * - docs/operations.md's metrics table lists exactly the registry's metrics.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -476,9 +476,9 @@ describe('PromQL of the operators dashboard and the alert rules', () => {
   });
 });
 
-describe("the README's metrics table", () => {
+describe("the documented metrics table (docs/operations.md)", () => {
   it('lists exactly the metrics the consumer exports, with their types and labels', () => {
-    const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+    const readme = readFileSync(join(PROJECT_ROOT, 'docs', 'operations.md'), 'utf8');
     const rows = [...readme.matchAll(/^\| `(apilog_consumer_\w+)(?:\{([\w, ]+)\})?` \| (counter|gauge|histogram) \|/gm)].map((m) => ({
       name: m[1]!,
       labels: (m[2] ?? '').split(',').map((l) => l.trim()).filter(Boolean).sort(),
