@@ -137,21 +137,25 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   const kafkaTarget: KafkaTarget = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
   const sink = await sinkFor(endpoints, flags, { requestTimeoutMs: clickhouseTimeoutMs });
   const registry = registryFor(endpoints, flags);
-  // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
-  // supervisor would do the same, slower); until then nothing is fetched and nothing committed. A broker that
-  // refuses the TLS/SASL settings is a ConfigError: not waited on.
-  await retrying({ initialMs: 500, maxMs: 10_000 }, () => preflight({ ...kafkaTarget, registry, sink }), {
-    onRetry: (error, attempt, delayMs) => logger.warn({ attempt, delayMs, error: describeError(error) }, 'waiting for the services'),
-  });
   if (flags.refuseCodec) refuseCodec(flags.refuseCodec);
   const kafka = createKafka({ ...kafkaTarget, clientId: 'apilog-consume', logger });
   const deadLetterTopic = flags.deadLetterTopic ?? deadLetterTopicFor(endpoints.topic);
-  if (flags.createTable) {
-    await ensureApiCallsTable(sink, flags.table);
-    await ensureTopic(kafka, { topic: deadLetterTopic, partitions: 1 });
-  } else {
-    await requireTable(sink, flags.table);
-  }
+  // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
+  // supervisor would do the same, slower); until then nothing is fetched and nothing committed. A broker that
+  // refuses the TLS/SASL settings is a ConfigError: not waited on.
+  // The table check runs in the same loop: a ClickHouse that answered the preflight and then went away (restarted,
+  // frozen) is waited for too. A missing table is a ConfigError: said at once.
+  await retrying({ initialMs: 500, maxMs: 10_000 }, async () => {
+    await preflight({ ...kafkaTarget, registry, sink });
+    if (flags.createTable) {
+      await ensureApiCallsTable(sink, flags.table);
+      await ensureTopic(kafka, { topic: deadLetterTopic, partitions: 1 });
+    } else {
+      await requireTable(sink, flags.table);
+    }
+  }, {
+    onRetry: (error, attempt, delayMs) => logger.warn({ attempt, delayMs, error: describeError(error) }, 'waiting for the services'),
+  });
   const metrics = new ConsumerMetrics();
   let fatal: Error | undefined;
   let wake: () => void = () => undefined;
