@@ -28,6 +28,7 @@ import { createLogger } from '../runtime/log.ts';
 import { nonNegativeInt, positiveInt } from './arguments.ts';
 import { registryFor, resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { kafkaSecurity, withKafkaSecurity, type SecurityFlags as KafkaSecurityFlags } from './kafkaSecurity.ts';
+import { EXIT, exitCodeFor } from './exitCodes.ts';
 import { preflight } from './preflight.ts';
 
 // Kept here too: tests and callers import it from consume.ts, where it began.
@@ -139,23 +140,27 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   const logger = createLogger('apilog-consume', process.env['APILOG_LOG_LEVEL'] ?? 'info');
   // One Kafka target, TLS and SASL included, for the preflight and for the consumer's own client.
   const kafkaTarget: KafkaTarget = { brokers: endpoints.brokers, ...kafkaSecurity(flags) };
-  const sink = sinkFor(endpoints, flags, { requestTimeoutMs: clickhouseTimeoutMs });
+  const sink = await sinkFor(endpoints, flags, { requestTimeoutMs: clickhouseTimeoutMs });
   const registry = registryFor(endpoints, flags);
-  // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
-  // supervisor would do the same, slower); until then nothing is fetched and nothing committed. A broker that
-  // refuses the TLS/SASL settings is a ConfigError: not waited on.
-  await retrying({ initialMs: 500, maxMs: 10_000 }, () => preflight({ ...kafkaTarget, registry, sink }), {
-    onRetry: (error, attempt, delayMs) => logger.warn({ attempt, delayMs, error: describeError(error) }, 'waiting for the services'),
-  });
   if (flags.refuseCodec) refuseCodec(flags.refuseCodec);
   const kafka = createKafka({ ...kafkaTarget, clientId: 'apilog-consume', logger });
   const deadLetterTopic = flags.deadLetterTopic ?? deadLetterTopicFor(endpoints.topic);
-  if (flags.createTable) {
-    await ensureApiCallsTable(sink, flags.table);
-    await ensureTopic(kafka, { topic: deadLetterTopic, partitions: 1 });
-  } else {
-    await requireTable(sink, flags.table);
-  }
+  // A consumer started while Kafka, the registry or ClickHouse is down waits for them (a restart loop under a
+  // supervisor would do the same, slower); until then nothing is fetched and nothing committed. A broker that
+  // refuses the TLS/SASL settings is a ConfigError: not waited on.
+  // The table check runs in the same loop: a ClickHouse that answered the preflight and then went away (restarted,
+  // frozen) is waited for too. A missing table is a ConfigError: said at once.
+  await retrying({ initialMs: 500, maxMs: 10_000 }, async () => {
+    await preflight({ ...kafkaTarget, registry, sink });
+    if (flags.createTable) {
+      await ensureApiCallsTable(sink, flags.table);
+      await ensureTopic(kafka, { topic: deadLetterTopic, partitions: 1 });
+    } else {
+      await requireTable(sink, flags.table);
+    }
+  }, {
+    onRetry: (error, attempt, delayMs) => logger.warn({ attempt, delayMs, error: describeError(error) }, 'waiting for the services'),
+  });
   const metrics = new ConsumerMetrics();
   let fatal: Error | undefined;
   let wake: () => void = () => undefined;
@@ -209,11 +214,11 @@ async function runConsume(flags: ConsumeFlags): Promise<number> {
   if (fatal !== undefined) {
     const line = unreadableBatchIn(fatal) ? await unreadableLine(kafka, fatal, endpoints.topic, flags.group, !flags.fromLatest) : describeError(fatal);
     process.stderr.write(`apilog: ${line}\n`);
-    return 2;
+    return exitCodeFor(fatal);
   }
   // A deadline exit abandons buffered rows: nothing uncommitted is lost, the next owner reads it again.
   // Exit even if a client library still holds a socket open.
-  const code = outcome === 'clean' ? 0 : 1;
+  const code = outcome === 'clean' ? EXIT.ok : EXIT.failed;
   setTimeout(() => process.exit(code), 500).unref();
   return code;
 }

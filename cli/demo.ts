@@ -62,7 +62,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const registry = registryFor(endpoints, options.registryCa === undefined ? {} : { registryCa: options.registryCa });
   await startLocalStackIfNeeded(endpoints);
 
-  const sink = sinkFor(endpoints, options.clickhouseCa === undefined ? {} : { clickhouseCa: options.clickhouseCa });
+  const sink = await sinkFor(endpoints, options.clickhouseCa === undefined ? {} : { clickhouseCa: options.clickhouseCa });
   await preflight({ brokers: endpoints.brokers, registry, sink });
   say(`Kafka ${endpoints.brokers.join(',')} · registry ${registry.url} · ClickHouse ${isServerUrl(endpoints.clickhouse) ? sink.address : `embedded (${sink.address})`}`);
 

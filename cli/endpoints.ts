@@ -4,7 +4,7 @@
  * Validated here, once, with messages that name the option.
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { z } from 'zod';
 import { openSink } from '../consumer/openSink.ts';
 import type { Sink } from '../consumer/sink.ts';
@@ -74,15 +74,27 @@ export function resolveEndpoints(flags: EndpointFlags): Endpoints {
   };
 }
 
-/** Adds the four endpoint options to a subcommand. */
+/** A flag's value through `schema` (a parser for commander, and so for the environment and the config file too). */
+function argument<T>(schema: z.ZodType<T>): (value: string) => string {
+  return (value) => {
+    const result = schema.safeParse(value.trim());
+    if (!result.success) throw new InvalidArgumentError(result.error.issues[0]?.message ?? 'invalid');
+    return value;
+  };
+}
+
+const brokersArgument = argument(z.string().refine((list) => list.split(',').every((b) => b.trim() === '' || brokerSchema.safeParse(b.trim()).success), 'expected host:port[,host:port…]'));
+const clickhouseArgument = argument(z.string().refine((v) => !/^[a-z]+:\/\//i.test(v) || urlSchema.safeParse(v).success, 'expected an http:// or https:// URL, or a directory'));
+
+/** Adds the four endpoint options to a subcommand. An empty value counts as unset (the default). */
 export function withEndpoints(command: Command): Command {
   return command
-    .option('--brokers <list>', `Kafka bootstrap brokers, comma-separated (env KAFKA_BROKERS; default ${LOCAL_KAFKA_BROKERS})`)
-    .option('--registry <url>', `Confluent-compatible schema registry URL (env SCHEMA_REGISTRY_URL; default ${LOCAL_SCHEMA_REGISTRY_URL})`)
-    .option('--clickhouse <url|dir>', 'ClickHouse server http(s)://… or a directory for the embedded engine (env CLICKHOUSE_URL; default .stack/chdb)')
-    .option('--topic <name>', `Kafka topic of API-call events (env APILOG_TOPIC; default ${DEFAULT_TOPIC})`)
+    .option('--brokers <list>', `Kafka bootstrap brokers, comma-separated (default ${LOCAL_KAFKA_BROKERS})`, brokersArgument)
+    .option('--registry <url>', `Confluent-compatible schema registry URL (default ${LOCAL_SCHEMA_REGISTRY_URL})`, argument(urlSchema.or(z.literal(''))))
+    .option('--clickhouse <url|dir>', 'ClickHouse server http(s)://[user:password@]… or a directory for the embedded engine (default .stack/chdb)', clickhouseArgument)
+    .option('--topic <name>', `Kafka topic of API-call events (default ${DEFAULT_TOPIC})`, argument(topicSchema.or(z.literal(''))))
     .option('--clickhouse-ca <file>', 'PEM CA certificate for an https:// ClickHouse (user and password from CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)')
-    .option('--registry-ca <file>', 'PEM CA certificate for an https:// registry (env SCHEMA_REGISTRY_CA); credentials from SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD, or SCHEMA_REGISTRY_TOKEN');
+    .option('--registry-ca <file>', 'PEM CA certificate for an https:// registry; credentials from SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD, or SCHEMA_REGISTRY_TOKEN');
 }
 
 /**
@@ -115,6 +127,6 @@ export function registryFor(
 }
 
 /** The ClickHouse of a command: a server (https:// with --clickhouse-ca; CLICKHOUSE_USER, CLICKHOUSE_PASSWORD) or the embedded engine. */
-export function sinkFor(endpoints: Pick<Endpoints, 'clickhouse'>, flags: Pick<EndpointFlags, 'clickhouseCa'>, options: { requestTimeoutMs?: number } = {}): Sink {
+export function sinkFor(endpoints: Pick<Endpoints, 'clickhouse'>, flags: Pick<EndpointFlags, 'clickhouseCa'>, options: { requestTimeoutMs?: number } = {}): Promise<Sink> {
   return openSink(endpoints.clickhouse, { ...options, ...(flags.clickhouseCa === undefined ? {} : { caCert: readFileSync(flags.clickhouseCa) }) });
 }

@@ -57,6 +57,6 @@ export function withKafkaSecurity(command: Command): Command {
     .option('--kafka-ca <file>', 'PEM CA certificate for Kafka TLS')
     .option('--kafka-cert <file>', 'PEM client certificate for Kafka mutual TLS')
     .option('--kafka-key <file>', 'PEM client key for Kafka mutual TLS')
-    .option('--kafka-sasl <mechanism>', 'Kafka SASL: plain, scram-sha-256 or scram-sha-512 (env KAFKA_SASL_MECHANISM; password from KAFKA_SASL_PASSWORD)')
-    .option('--kafka-sasl-username <name>', 'Kafka SASL username (or KAFKA_SASL_USERNAME)');
+    .option('--kafka-sasl <mechanism>', 'Kafka SASL: plain, scram-sha-256 or scram-sha-512 (password from KAFKA_SASL_PASSWORD)')
+    .option('--kafka-sasl-username <name>', 'Kafka SASL username');
 }

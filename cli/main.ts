@@ -1,36 +1,23 @@
 /**
- * apilog's command line. Every subcommand takes --brokers, --registry, --clickhouse and --topic (see endpoints.ts).
- * Errors end the command with one line on stderr: `apilog: <what failed>`.
+ * apilog's command line (bin/apilog.js runs it). Every subcommand takes --brokers, --registry, --clickhouse and
+ * --topic (see endpoints.ts); commands.ts lists them, config.ts fills what the command line leaves unset from the
+ * environment and a config file. Errors end the command with one line on stderr, `apilog: <what failed>`, and the
+ * exit code of their kind (exitCodes.ts).
  */
-import { Command } from 'commander';
+import { CommanderError } from 'commander';
 import { ApilogError, describeError } from '../runtime/errors.ts';
-import { registerConsume } from './consume.ts';
-import { registerDemo } from './demo.ts';
-import { registerIngest } from './ingest.ts';
-import { registerMigrate } from './migrate.ts';
-import { registerProduce } from './produce.ts';
-import { registerQuery } from './query.ts';
-import { registerSchemas } from './schemas.ts';
-
-const program = new Command('apilog')
-  .description('API-call logs: Avro events through Kafka into ClickHouse, exactly once')
-  .showHelpAfterError()
-  .configureOutput({ outputError: (text, write) => write(text) });
-
-// One file per subcommand, each exporting register<Name>(program).
-registerConsume(program);
-registerDemo(program);
-registerIngest(program);
-registerMigrate(program);
-registerProduce(program);
-registerQuery(program);
-registerSchemas(program);
+import { buildProgram } from './commands.ts';
+import { exitCodeFor } from './exitCodes.ts';
 
 try {
+  const program = await buildProgram(process.argv.slice(2));
   await program.parseAsync(process.argv);
 } catch (error) {
-  process.stderr.write(`apilog: ${describeError(error)}\n`);
-  if (!(error instanceof ApilogError) && process.env['APILOG_DEBUG']) process.stderr.write(`${(error as Error).stack}\n`);
+  // commander has already printed its own message (a usage error, or the help or version asked for).
+  if (!(error instanceof CommanderError)) {
+    process.stderr.write(`apilog: ${describeError(error)}\n`);
+    if (!(error instanceof ApilogError) && process.env['APILOG_DEBUG']) process.stderr.write(`${(error as Error).stack}\n`);
+  }
   // Exit now: a failed command may still hold sockets or servers open (kafkajs, the metrics server, chdb).
-  process.exit(error instanceof ApilogError ? 2 : 1);
+  process.exit(exitCodeFor(error));
 }

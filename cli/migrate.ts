@@ -38,7 +38,7 @@ export function registerMigrate(program: Command): void {
     .option('--hour-ttl-days <days>', 'keep hourly rollups this many days (0: forever)', days)
     .action(async (flags: MigrateFlags) => {
       const endpoints = resolveEndpoints(flags);
-      const sink = sinkFor(endpoints, flags);
+      const sink = await sinkFor(endpoints, flags);
       try {
         await preflight({ sink });
         const dialect = await dialectOf(sink);

@@ -91,7 +91,7 @@ export function registerQuery(program: Command): void {
         process.stderr.write(`${query.question} [${params['from']} .. ${params['to']}) from ${flags.raw ? 'raw rows' : 'rollups'}\n`);
       }
       const endpoints = resolveEndpoints(flags);
-      const sink = sinkFor(endpoints, flags);
+      const sink = await sinkFor(endpoints, flags);
       try {
         await preflight({ sink });
         await runQuery(sink, text, Object.keys(params).length > 0 ? params : undefined, flags.format);

@@ -16,11 +16,11 @@
  * timeout per eachBatch; a partition lost to a rebalance, or retried that long, is abandoned and rewound; any other
  * error is fatal (`onFatal`), and a restart recovers exactly.
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, ConsumerRunConfig, EachBatchPayload, Kafka } from 'kafkajs';
 import { ApilogError, ConfigError, DecodeError, describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
-import { retrying, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, retrying, wait, type BackoffPolicy } from './backoff.ts';
 import { ColumnsChangedError } from './clickhouseErrors.ts';
 import { ClickHouseReplicas } from './clickhouseReplicas.ts';
 import { ClickHouseRows } from './clickhouseRows.ts';
@@ -71,6 +71,29 @@ const LOST_TYPES = new Set(['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'FENCED_I
 const kafkaErrorType = (error: unknown) => (typeof error === 'object' && error !== null ? (error as { type?: unknown }).type : undefined);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * kafkajs errors that end its consumer without a restart although a broker coming back cures them: no group
+ * coordinator found while the only broker restarts (kafkajs marks KafkaJSGroupCoordinatorNotFound non-retriable),
+ * or brokers unreachable while metadata is refreshed. Searched along the error's causes.
+ */
+const KAFKA_OUTAGES = new Set([
+  'KafkaJSGroupCoordinatorNotFound', 'KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound', 'KafkaJSMetadataNotLoaded', 'KafkaJSTopicMetadataNotLoaded', 'KafkaJSStaleTopicMetadataAssignment',
+]);
+
+/** A Kafka outage as a retriable error (retried while the lease holds); anything else as it was. */
+function outageRetriable(step: string, error: unknown): unknown {
+  return isKafkaOutage(error) ? new ApilogError(`Kafka (${step}): ${describeError(error)}`, { retriable: true, cause: error }) : error;
+}
+
+export function isKafkaOutage(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof ApilogError) return false; // ours: it says itself whether it is retriable
+    if (KAFKA_OUTAGES.has(e.name)) return true;
+  }
+  return false;
+}
+
 export class ApiCallConsumer {
   readonly stats: ConsumerStats = { rows: 0, batches: 0, deadLetters: 0, skippedStored: 0 };
   readonly metrics: ConsumerMetrics;
@@ -93,6 +116,8 @@ export class ApiCallConsumer {
   private draining = false;
   private failure: Error | undefined;
   private lastFailureAt = 0;
+  /** Joins again after kafkajs gave up on a Kafka outage, since the last successful join. */
+  private rejoins = 0;
 
   constructor(private readonly options: ApiCallConsumerOptions) {
     this.tuning = resolveTuning(options.tuning);
@@ -141,12 +166,15 @@ export class ApiCallConsumer {
       // A new generation: buffered rows of the old one are dropped (kafkajs resumes at the committed offsets and
       // each partition recovers from ClickHouse again). Runs before the first fetch of the new generation.
       this.generation++;
+      this.rejoins = 0;
       this.ingests = new Map();
       this.joined = true;
       this.lastHeartbeat = Date.now();
       const partitions = event.payload.memberAssignment[options.topic] ?? [];
       this.metrics.rebalances.inc();
       this.metrics.assigned.set(partitions.length);
+      // Lag is reported for the partitions this member owns now: a partition another member took stops being ours.
+      this.metrics.lag.reset();
       options.logger.info({ generation: this.generation, partitions, memberId: event.payload.memberId }, 'partitions assigned');
     });
     this.consumer.on(HEARTBEAT, () => {
@@ -155,8 +183,17 @@ export class ApiCallConsumer {
     this.consumer.on(CRASH, (event) => {
       this.joined = false;
       const error = event.payload.error;
-      options.logger.error({ error: describeError(error), restart: event.payload.restart }, 'consumer crashed');
-      if (!event.payload.restart) this.fail(error);
+      if (event.payload.restart) {
+        options.logger.warn({ error: describeError(error) }, 'consumer crashed; kafkajs restarts it');
+      } else if (!this.draining && isKafkaOutage(error)) {
+        // kafkajs gives up for good on a few errors a broker restart causes (no coordinator found while the only
+        // broker is down): a daemon joins again when Kafka answers. Nothing was committed meanwhile.
+        options.logger.warn({ error: describeError(error), attempt: this.rejoins + 1 }, 'Kafka unavailable: the consumer joins the group again when it answers');
+        void this.rejoin();
+      } else {
+        options.logger.error({ error: describeError(error) }, 'consumer crashed');
+        this.fail(error);
+      }
     });
   }
 
@@ -171,6 +208,43 @@ export class ApiCallConsumer {
   }
 
   async start(): Promise<void> {
+    // ClickHouse restarting or frozen for a moment while a consumer starts (a supervisor restarted it during an
+    // outage) is waited for, as the preflight did; a table without the columns exactly-once needs is not.
+    await retrying(this.backoff, () => this.startWriting(), {
+      onRetry: (error, attempt, delayMs) => this.options.logger.warn({ attempt, delayMs, error: describeError(error) }, 'waiting for ClickHouse'),
+    });
+    // A broker that is down for a moment (a restart) is waited for, as the preflight did: a daemon keeps trying.
+    await this.untilKafkaAnswers('connect', () => this.admin.connect());
+    await this.untilKafkaAnswers('connect', () => this.consumer.connect());
+    await this.untilKafkaAnswers('subscribe', () => this.consumer.subscribe({ topics: [this.options.topic], fromBeginning: this.options.fromBeginning ?? true }));
+    await this.consumer.run(this.runConfig());
+  }
+
+  private runConfig(): ConsumerRunConfig {
+    return {
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.tuning.partitionsConsumedConcurrently,
+      eachBatch: (payload) => this.onBatch(payload),
+    };
+  }
+
+  /** After kafkajs stopped the consumer on a Kafka outage: waits (backoff), connects and runs it again. */
+  private async rejoin(): Promise<void> {
+    try {
+      await wait(this.backoff, backoffDelay(this.backoff, ++this.rejoins));
+      if (this.draining) return;
+      await this.untilKafkaAnswers('connect', () => this.consumer.connect());
+      if (this.draining) return;
+      // A failure to join from here on is another crash event: handled as this one was.
+      await this.consumer.run(this.runConfig());
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** Reads what the table takes and how it deduplicates: the row writer and the inserts' settings follow from it. */
+  private async startWriting(): Promise<void> {
     const { sink, table, logger } = this.options;
     const jsonFormat = (await isLegacyServer(sink)) ? 'JSONEachRow' : 'JSONCompactEachRow';
     const requested = this.options.rowFormat ?? (sink.takesRowBinary ? 'RowBinary' : jsonFormat);
@@ -201,16 +275,6 @@ export class ApiCallConsumer {
           ? 'the replicated table drops a block it already has: a batch is only ever sent again whole and identical'
           : 'the table does not deduplicate inserts: a batch whose insert failed is completed from its stored offsets',
     );
-    // A broker that is down for a moment (a restart) is waited for, as the preflight did: a daemon keeps trying.
-    await this.untilKafkaAnswers('connect', () => this.admin.connect());
-    await this.untilKafkaAnswers('connect', () => this.consumer.connect());
-    await this.untilKafkaAnswers('subscribe', () => this.consumer.subscribe({ topics: [this.options.topic], fromBeginning: this.options.fromBeginning ?? true }));
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.tuning.partitionsConsumedConcurrently,
-      eachBatch: (payload) => this.onBatch(payload),
-    });
   }
 
   /** Runs a Kafka step until it succeeds; authentication and authorization failures are not waited on. */
@@ -285,13 +349,17 @@ export class ApiCallConsumer {
           });
         } catch (error) {
           if (LOST_TYPES.has(String(kafkaErrorType(error)))) throw new PartitionLostError(`${where} (commit refused: ${describeError(error)})`);
-          throw error;
+          throw outageRetriable('commit', error);
         }
       },
       committed: async (): Promise<CommittedOffset> => {
-        const [found] = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] });
-        const p = found?.partitions.find((x) => x.partition === partition);
-        return { offset: p === undefined ? -1 : Number(p.offset), metadata: p?.metadata ?? null };
+        try {
+          const [found] = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] });
+          const p = found?.partitions.find((x) => x.partition === partition);
+          return { offset: p === undefined ? -1 : Number(p.offset), metadata: p?.metadata ?? null };
+        } catch (error) {
+          throw outageRetriable('committed offsets', error);
+        }
       },
     };
   }
@@ -374,6 +442,12 @@ export class ApiCallConsumer {
         this.abandon(payload, ingest, generation, error);
         return;
       }
+      if (isKafkaOutage(error)) {
+        // Kafka went away mid-batch (a dead-letter send, a commit): nothing more is committed; kafkajs's next request
+        // fails too and the consumer joins again when Kafka answers. Not fatal.
+        this.abandon(payload, ingest, generation, error as Error);
+        return;
+      }
       if (error instanceof ReformConflictError) {
         logger.error({ partition: `${topic}:${partition}`, error: error.message }, 'a batch could not be formed again: its rollups may lack rows the raw table holds');
         this.abandon(payload, ingest, generation, error);
@@ -403,7 +477,7 @@ export class ApiCallConsumer {
   }
 
   /** A lost partition: drop its state and rewind kafkajs to the first offset not known durable, in case it stays ours. */
-  private abandon(payload: EachBatchPayload, ingest: PartitionIngest, generation: number, error: PartitionLostError | ColumnsChangedError | ReformConflictError): void {
+  private abandon(payload: EachBatchPayload, ingest: PartitionIngest, generation: number, error: Error): void {
     const { topic, partition } = payload.batch;
     if (this.ingests.get(partition) === ingest) this.ingests.delete(partition);
     const rewindTo = ingest.durableNext;

@@ -1,6 +1,10 @@
 /**
  * Prometheus metrics of one consumer process (prom-client, own registry), and the observer that feeds them from
  * the exactly-once core. Served by consumer/healthServer.ts on /metrics.
+ *
+ * Names follow Prometheus's conventions: `apilog_consumer_` prefix, base units as suffixes (`_seconds`, `_bytes`),
+ * `_total` on counters. The dashboards and alert rules in deploy/ use them, and docs/operations.md lists them; both are
+ * checked against this registry by test/unit/dashboards.test.ts.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { describeError } from '../runtime/errors.ts';
@@ -10,18 +14,26 @@ import type { IngestObserver } from './partitionIngest.ts';
 
 export class ConsumerMetrics {
   readonly registry = new Registry();
-  readonly rows = new Counter({ name: 'apilog_consumer_rows_written_total', help: 'Rows inserted into ClickHouse', registers: [this.registry] });
-  readonly bytes = new Counter({ name: 'apilog_consumer_bytes_written_total', help: 'JSONEachRow bytes inserted into ClickHouse', registers: [this.registry] });
-  readonly batches = new Counter({ name: 'apilog_consumer_batches_total', help: 'Inserts that succeeded', registers: [this.registry] });
+  readonly rows = new Counter({ name: 'apilog_consumer_written_rows_total', help: 'Rows ClickHouse acknowledged', registers: [this.registry] });
+  readonly bytes = new Counter({
+    name: 'apilog_consumer_written_bytes_total',
+    help: 'Bytes of insert bodies ClickHouse acknowledged, as sent: RowBinary (the default) or JSON lines',
+    registers: [this.registry],
+  });
+  readonly batches = new Counter({
+    name: 'apilog_consumer_batches_total',
+    help: 'Batches ClickHouse acknowledged: one insert each, whatever retries it took',
+    registers: [this.registry],
+  });
   readonly insertSeconds = new Histogram({
     name: 'apilog_consumer_insert_duration_seconds',
-    help: 'Duration of successful inserts',
+    help: 'Time from sending a batch to ClickHouse to its acknowledgement, for the attempt that succeeded',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
   readonly lag = new Gauge({
-    name: 'apilog_consumer_lag',
-    help: 'Messages between the high watermark and the last committed offset, per partition',
+    name: 'apilog_consumer_lag_records',
+    help: "Records between a partition's end (high watermark) and the committed offset, as of this process's last fetch from it",
     labelNames: ['topic', 'partition'],
     registers: [this.registry],
   });

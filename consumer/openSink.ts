@@ -1,11 +1,10 @@
 /**
  * `--clickhouse` / CLICKHOUSE_URL: http(s)://… is a server, several comma-separated http(s)://… URLs are the replicas
  * of one shard (clickhouseReplicas.ts), anything else a directory for the embedded engine.
+ * Each sink's module is imported only when it is opened: the embedded engine (chdb, ~540 MB of native library)
+ * is never loaded by a command that talks to a server, nor the server's client by one that embeds the engine.
  */
 import { ConfigError } from '../runtime/errors.ts';
-import { ChdbSink } from './chdbSink.ts';
-import { ClickHouseReplicas } from './clickhouseReplicas.ts';
-import { ClickHouseServerSink } from './clickhouseServerSink.ts';
 import type { Sink } from './sink.ts';
 
 export function isServerUrl(target: string): boolean {
@@ -29,8 +28,12 @@ export interface OpenSinkOptions {
   readonly requestTimeoutMs?: number;
 }
 
-export function openSink(target: string, options: OpenSinkOptions = {}): Sink {
-  if (!isServerUrl(target.trim())) return new ChdbSink(target);
+export async function openSink(target: string, options: OpenSinkOptions = {}): Promise<Sink> {
+  if (!isServerUrl(target.trim())) {
+    const { ChdbSink } = await import('./chdbSink.ts');
+    return new ChdbSink(target);
+  }
+  const { ClickHouseServerSink } = await import('./clickhouseServerSink.ts');
   const servers = serverUrls(target).map(
     (url) =>
       new ClickHouseServerSink({
@@ -39,5 +42,7 @@ export function openSink(target: string, options: OpenSinkOptions = {}): Sink {
         ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
       }),
   );
-  return servers.length === 1 ? servers[0]! : new ClickHouseReplicas(servers);
+  if (servers.length === 1) return servers[0]!;
+  const { ClickHouseReplicas } = await import('./clickhouseReplicas.ts');
+  return new ClickHouseReplicas(servers);
 }

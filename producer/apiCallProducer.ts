@@ -18,9 +18,9 @@ import { KeyPartitioner } from './partitioner.ts';
  */
 export const PRODUCER_DELIVERY = { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false } as const;
 
-/** Registers the event schema under `<topic>-value` (or finds it) and returns its id, for framing. */
-export function registerEventSchema(registry: SchemaRegistryClient, topic: string): Promise<number> {
-  return registry.register(valueSubject(topic), API_CALL_SCHEMA_V1);
+/** Registers a version of the event schema (its text) under `<topic>-value`, or finds it, and returns its id, for framing. */
+export function registerEventSchema(registry: SchemaRegistryClient, topic: string, schema: string = API_CALL_SCHEMA_V1): Promise<number> {
+  return registry.register(valueSubject(topic), schema);
 }
 
 export interface ApiCallProducerOptions {

@@ -30,11 +30,11 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import { ConfigError, describeError } from '../runtime/errors.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
-import { API_CALL_SCHEMA_V1, type ApiCallEvent, apiCallTypeV1 } from '../schemas/apiCall.ts';
+import { LATEST_SCHEMA_VERSION, apiCallSchema, type ApiCallEvent, type EventSchemaVersion } from '../schemas/apiCall.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { FramedEncoder } from '../schemas/wire.ts';
 import { PRODUCER_DELIVERY, registerEventSchema } from './apiCallProducer.ts';
-import { COMPRESSIONS, compressionType, type CompressionName } from '../runtime/kafkaCodecs.ts';
+import { COMPRESSIONS, compressionType, loadCodec, type CompressionName } from '../runtime/kafkaCodecs.ts';
 import { ProducerMetrics, type DropReason, type MetricsSnapshot } from './metrics.ts';
 import { PartitionCount, PartitionedBatch, permanentBrokerError } from './partitionedSend.ts';
 import { KeyPartitioner, type SlottedMessage } from './partitioner.ts';
@@ -44,11 +44,24 @@ import { EventValidator, type RejectReason } from './validate.ts';
 
 type NullableField = 'client_id' | 'client_ip' | 'user_id' | 'tenant_id' | 'trace_id' | 'span_id' | 'error_class' | 'error_message';
 
-/** What log() takes: an ApiCallEvent whose event_id, ts, nullable fields and attributes may be left out. */
+/**
+ * What log() takes: an ApiCallEvent whose event_id, ts, nullable fields and attributes may be left out, and the
+ * fields schema version 2 added (each with a default). A logger pinned to version 1 does not send those.
+ */
 export type LogEvent = Omit<ApiCallEvent, 'event_id' | 'ts' | NullableField | 'attributes'> & {
   event_id?: string;
   ts?: number;
   attributes?: Record<string, string>;
+  /** Version 2: 'http' (HTTP/1.x), 'h2', 'grpc', 'graphql'. @default 'http' */
+  protocol?: string;
+  /** Version 2: cloud region or data centre of the instance. @default '' */
+  region?: string;
+  /** Version 2: 0 for a first attempt, 1 for the first retry, … @default 0 */
+  retry_attempt?: number;
+  /** Version 2: the part of latency_us spent waiting on upstream dependencies, µs. @default null */
+  upstream_latency_us?: number | null;
+  /** Version 2: the caller's User-Agent. @default null */
+  user_agent?: string | null;
 } & { [K in NullableField]?: string | null };
 
 export type WhenFull = 'drop' | 'wait';
@@ -62,9 +75,14 @@ export interface ApiLoggerOptions {
   readonly registry: string | SchemaRegistryClient;
   /** The topic of API-call events; the schema is registered under `<topic>-value`. */
   readonly topic: string;
+  /**
+   * The version of the event schema written (schemas/avro/api_call.v<N>.avsc). Pin an older one while a consumer
+   * that reads only it is still deployed; fields a version lacks are not sent. @default 2 (the latest)
+   */
+  readonly schemaVersion?: EventSchemaVersion;
   /** @default 'apilog-sdk' */
   readonly clientId?: string;
-  /** Batch compression: 'none', 'gzip', 'snappy', 'lz4' or 'zstd' (README: which to choose). @default 'lz4' */
+  /** Batch compression: 'none', 'gzip', 'snappy', 'lz4' or 'zstd' (docs/interop.md: which to choose). @default 'lz4' */
   readonly compression?: CompressionName;
   /** Most events held in memory. @default 50000 */
   readonly maxQueuedEvents?: number;
@@ -120,7 +138,7 @@ export type ResolvedLoggerOptions = Readonly<
 >;
 
 const KNOWN_OPTIONS = new Set([
-  'brokers', 'kafka', 'registry', 'topic', 'clientId', 'compression', 'maxQueuedEvents', 'maxQueuedBytes', 'whenFull',
+  'brokers', 'kafka', 'registry', 'topic', 'schemaVersion', 'clientId', 'compression', 'maxQueuedEvents', 'maxQueuedBytes', 'whenFull',
   'maxWaitMs', 'maxWaiting', 'batchMaxEvents', 'batchMaxBytes', 'lingerMs', 'maxEventBytes', 'maxAttributes',
   'retryInitialMs', 'retryMaxMs', 'spool', 'hotKeys', 'onReject', 'logger', 'warnIntervalMs', 'closeTimeoutMs',
 ]);
@@ -141,6 +159,8 @@ export function resolveLoggerOptions(options: ApiLoggerOptions): ResolvedLoggerO
   if (typeof options.topic !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(options.topic)) {
     throw new ConfigError(`option topic "${String(options.topic)}" is not a valid Kafka topic name`);
   }
+  const schemaVersion = options.schemaVersion ?? LATEST_SCHEMA_VERSION;
+  if (schemaVersion !== 1 && schemaVersion !== 2) throw new ConfigError(`option schemaVersion must be 1 or 2, got ${String(schemaVersion)}`);
   const compression = options.compression ?? 'lz4';
   if (!COMPRESSIONS.includes(compression)) throw new ConfigError(`option compression must be one of ${COMPRESSIONS.join(', ')}`);
   const whenFull = options.whenFull ?? 'drop';
@@ -159,6 +179,7 @@ export function resolveLoggerOptions(options: ApiLoggerOptions): ResolvedLoggerO
     kafka: options.kafka,
     registry,
     topic: options.topic,
+    schemaVersion,
     clientId: options.clientId ?? 'apilog-sdk',
     compression,
     maxQueuedEvents: positive('maxQueuedEvents', options.maxQueuedEvents, 50_000),
@@ -189,15 +210,17 @@ interface Waiter {
   readonly resolve: (queued: boolean) => void;
 }
 
-const FIELD_NAMES = (JSON.parse(API_CALL_SCHEMA_V1) as { fields: { name: string }[] }).fields.map((f) => f.name);
+/** The field names of a schema version, in order. */
+const fieldNames = (version: EventSchemaVersion): readonly string[] =>
+  (JSON.parse(apiCallSchema(version).text) as { fields: { name: string }[] }).fields.map((f) => f.name);
 
 /**
  * A copy with event_id and ts filled in. Read field by field (not spread): log() validated what property reads
  * return, which includes getters and inherited properties that a spread would lose.
  */
-function withIdAndTime(event: LogEvent): LogEvent {
+function withIdAndTime(event: LogEvent, fields: readonly string[]): LogEvent {
   const copy: Record<string, unknown> = {};
-  for (const name of FIELD_NAMES) copy[name] = (event as Record<string, unknown>)[name];
+  for (const name of fields) copy[name] = (event as Record<string, unknown>)[name];
   copy['event_id'] ??= randomUUID();
   copy['ts'] ??= Date.now();
   return copy as LogEvent;
@@ -208,7 +231,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** Creates a logger: registers (or finds) the schema, connects the producer, opens the spool. */
 export async function createApiLogger(options: ApiLoggerOptions): Promise<ApiLogger> {
   const resolved = resolveLoggerOptions(options);
-  const schemaId = await registerEventSchema(resolved.registry, resolved.topic);
+  await loadCodec(resolved.compression);
+  const schemaId = await registerEventSchema(resolved.registry, resolved.topic, apiCallSchema(resolved.schemaVersion).text);
   const spool = resolved.spool ? await Spool.open(resolved.spool.dir, resolved.spool.maxBytes) : undefined;
   const logger = new ApiLogger(resolved, schemaId, spool);
   await logger.start();
@@ -224,6 +248,7 @@ export class ApiLogger {
   private readonly validator: EventValidator;
   private readonly queue: EventQueue<LogEvent>;
   private readonly encoder: FramedEncoder<LogEvent>;
+  private readonly fields: readonly string[];
   private readonly partitioner: KeyPartitioner;
   private readonly producer: Producer;
   /** Reads the topic's partition count: batches are sent one partition per request (partitionedSend.ts). */
@@ -253,9 +278,11 @@ export class ApiLogger {
   constructor(options: ResolvedLoggerOptions, schemaId: number, private readonly spool: Spool | undefined) {
     this.o = options;
     this.schemaId = schemaId;
-    this.validator = new EventValidator({ maxEventBytes: options.maxEventBytes, maxAttributes: options.maxAttributes });
+    const schema = apiCallSchema(options.schemaVersion);
+    this.validator = new EventValidator({ maxEventBytes: options.maxEventBytes, maxAttributes: options.maxAttributes }, schema.text);
     this.queue = new EventQueue(options.maxQueuedEvents, options.maxQueuedBytes);
-    this.encoder = new FramedEncoder<LogEvent>(apiCallTypeV1, schemaId);
+    this.encoder = new FramedEncoder<LogEvent>(schema.type, schemaId);
+    this.fields = fieldNames(options.schemaVersion);
     this.partitioner = new KeyPartitioner(new Map(Object.entries(options.hotKeys)));
     this.compression = compressionType(options.compression);
     // A failed attempt (a leader gone, a broker down) comes back to this class's loop, which counts it (metrics:
@@ -501,7 +528,7 @@ export class ApiLogger {
       const event = events[i]!;
       events[i] = undefined as unknown as LogEvent;
       try {
-        const complete = event.event_id === undefined || event.ts === undefined ? withIdAndTime(event) : event;
+        const complete = event.event_id === undefined || event.ts === undefined ? withIdAndTime(event, this.fields) : event;
         const key = complete.api;
         messages.push({ key, value: this.encoder.encode(complete), slot: this.partitioner.nextSlot(key) });
       } catch (error) {

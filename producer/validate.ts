@@ -7,7 +7,7 @@
  * `validate` returns the event's estimated size in bytes (>= 0) when it is valid; otherwise a negative
  * number, with the reason and field left in `lastReason` / `lastField` (read them before the next call).
  */
-import { API_CALL_SCHEMA_V1 } from '../schemas/apiCall.ts';
+import { LATEST_SCHEMA_VERSION, apiCallSchema } from '../schemas/apiCall.ts';
 
 export type RejectReason =
   | 'not_an_object'
@@ -28,6 +28,7 @@ const enum Kind {
   NullableString,
   Int,
   Long,
+  NullableLong,
   StringMap,
   Uuid,
 }
@@ -54,6 +55,7 @@ function kindOf(field: AvroField): Kind {
   if (t === 'int') return Kind.Int;
   if (t === 'long') return Kind.Long;
   if (Array.isArray(t) && t.length === 2 && t[0] === 'null' && t[1] === 'string') return Kind.NullableString;
+  if (Array.isArray(t) && t.length === 2 && t[0] === 'null' && t[1] === 'long') return Kind.NullableLong;
   if (typeof t === 'object' && t !== null) {
     const o = t as { type?: unknown; logicalType?: unknown; values?: unknown };
     if (o.type === 'string' && o.logicalType === 'uuid') return Kind.Uuid;
@@ -126,6 +128,9 @@ function compileFieldChecks(checks: readonly FieldCheck[]): (record: Record<stri
       case Kind.Long:
         lines.push(`if (typeof value !== 'number') ${fail('wrong_type')} if (!Number.isSafeInteger(value) || value < 0) ${fail('out_of_range')}`);
         break;
+      case Kind.NullableLong:
+        lines.push(`if (value !== null) { if (typeof value !== 'number') ${fail('wrong_type')} if (!Number.isSafeInteger(value) || value < 0) ${fail('out_of_range')} }`);
+        break;
       case Kind.StringMap:
         lines.push(`const n = v.checkMap(value, ${name}); if (n < 0) return -1; chars += n;`);
         break;
@@ -154,12 +159,12 @@ export class EventValidator {
   private readonly maxEventBytes: number;
   private readonly maxAttributes: number;
 
-  constructor(limits: ValidatorLimits = {}, schemaText: string = API_CALL_SCHEMA_V1) {
+  constructor(limits: ValidatorLimits = {}, schemaText: string = apiCallSchema(LATEST_SCHEMA_VERSION).text) {
     this.checks = compileChecks(schemaText);
     this.maxEventBytes = limits.maxEventBytes ?? 65_536;
     this.maxAttributes = limits.maxAttributes ?? 64;
     this.checkFields = compileFieldChecks(this.checks);
-    this.numberBytes = this.checks.filter((c) => c.kind === Kind.Int || c.kind === Kind.Long).length * NUMBER_BYTES;
+    this.numberBytes = this.checks.filter((c) => c.kind === Kind.Int || c.kind === Kind.Long || c.kind === Kind.NullableLong).length * NUMBER_BYTES;
   }
 
   private readonly checkFields: (record: Record<string, unknown>, v: EventValidator) => number;

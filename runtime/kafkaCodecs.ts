@@ -11,7 +11,8 @@
  * |    |        | the Java client does, which every client reads (snappyFraming.ts)                         |
  * | 3  | lz4    | `lz4-napi` (LZ4 frame format, which Kafka uses since message format v1)                    |
  * | 4  | zstd   | `zstd-napi` (libzstd 1.5.7; builds from its bundled sources when no prebuilt binary can be |
- * |    |        | fetched: nothing downloaded at install). Level 3, the Java client's default               |
+ * |    |        | fetched: nothing downloaded at install). Level 3, the Java client's default. Loaded at the |
+ * |    |        | first zstd batch: the SDK package lists it as an optional peer (loadCodec)               |
  * | 5-7| —      | no codec has these ids yet. kafkajs would read such a batch as if uncompressed (garbage):  |
  * |    |        | they are refused instead                                                                  |
  *
@@ -22,7 +23,6 @@
 import kafkajs from 'kafkajs';
 import { compressFrame, decompressFrame } from 'lz4-napi';
 import { compressSync as snappyCompress, uncompressSync as snappyUncompress } from 'snappy';
-import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
 import { ApilogError, ConfigError, describeError } from './errors.ts';
 import { XERIAL_BLOCK_SIZE, isXerialFramed, xerialBlocks, xerialFrame } from './snappyFraming.ts';
 
@@ -102,6 +102,27 @@ function refusing(id: number): () => Codec {
   };
 }
 
+type Zstd = typeof import('zstd-napi');
+let zstd: Promise<Zstd> | undefined;
+
+/**
+ * zstd-napi, imported the first time a zstd batch is written or read. The SDK package lists it as an optional peer
+ * dependency (its install compiles libzstd when no prebuilt binary can be fetched), so a service that never writes
+ * zstd does not install it; the pipeline's own package depends on it.
+ */
+function zstdModule(): Promise<Zstd> {
+  zstd ??= import('zstd-napi').catch((error: unknown) => {
+    zstd = undefined;
+    throw new ConfigError(`compression zstd needs the package zstd-napi, which is not installed (npm install zstd-napi): ${describeError(error)}`, { cause: error });
+  });
+  return zstd;
+}
+
+/** Loads what a codec needs, so that a missing optional package fails at start-up with a ConfigError, not at the first send. */
+export async function loadCodec(name: CompressionName): Promise<void> {
+  if (name === 'zstd') await zstdModule();
+}
+
 let registered = false;
 
 /** Fills kafkajs's codec table with every Kafka codec (idempotent; per process). */
@@ -112,7 +133,7 @@ export function registerKafkaCodecs(): void {
   table[CODEC_IDS.gzip] = reading('gzip', (e) => gzip.compress(e), (b) => gzip.decompress(b));
   table[CODEC_IDS.snappy] = reading('snappy', async (e) => snappyWrite(e.buffer), snappyRead);
   table[CODEC_IDS.lz4] = reading('lz4', (e) => compressFrame(e.buffer), decompressFrame);
-  table[CODEC_IDS.zstd] = reading('zstd', async (e) => zstdCompress(e.buffer), zstdDecompress);
+  table[CODEC_IDS.zstd] = reading('zstd', async (e) => (await zstdModule()).compress(e.buffer), async (b) => (await zstdModule()).decompress(b));
   for (let id = 5; id <= 7; id++) table[id] = refusing(id);
   registered = true;
 }

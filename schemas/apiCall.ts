@@ -53,11 +53,24 @@ export const API_CALL_SCHEMA_V2: string = readFileSync(new URL('./avro/api_call.
 
 export const apiCallTypeV2 = avro.Type.forSchema(JSON.parse(API_CALL_SCHEMA_V2) as avro.Schema);
 
+/** The versions of the contract a producer can write. */
+export type EventSchemaVersion = 1 | 2;
+
 /** Every version of the contract, oldest first; the last is the one producers should write. */
-export const API_CALL_SCHEMAS: readonly { readonly version: number; readonly text: string }[] = [
-  { version: 1, text: API_CALL_SCHEMA_V1 },
-  { version: 2, text: API_CALL_SCHEMA_V2 },
+export const API_CALL_SCHEMAS: readonly { readonly version: EventSchemaVersion; readonly text: string; readonly type: avro.Type }[] = [
+  { version: 1, text: API_CALL_SCHEMA_V1, type: apiCallTypeV1 },
+  { version: 2, text: API_CALL_SCHEMA_V2, type: apiCallTypeV2 },
 ];
+
+/** The version producers write unless pinned to an older one (the SDK's `schemaVersion`). */
+export const LATEST_SCHEMA_VERSION: EventSchemaVersion = API_CALL_SCHEMAS[API_CALL_SCHEMAS.length - 1]!.version;
+
+/** One version of the contract: its text as registered and its avsc type. */
+export function apiCallSchema(version: EventSchemaVersion): { readonly text: string; readonly type: avro.Type } {
+  const found = API_CALL_SCHEMAS.find((s) => s.version === version);
+  if (found === undefined) throw new RangeError(`no API-call schema version ${String(version)}`);
+  return found;
+}
 
 /** The registry subject for a topic's values (TopicNameStrategy). */
 export const valueSubject = (topic: string) => `${topic}-value`;

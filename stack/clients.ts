@@ -5,7 +5,7 @@
  * - Python: a venv with `confluent-kafka` (its wheels carry librdkafka) and its Avro and registry extras, from PyPI.
  * - JVM: Apache Kafka's Java client and Apicurio Registry's Avro serializer, from Maven Central
  *   (test/interop/jvm/pom.xml); `java` runs the producer's one source file, nothing is compiled ahead.
- * - PHP: Debian's php-cli and php-curl (apt-get, as root), for the README's ingest example.
+ * - PHP: Debian's php-cli and php-curl (apt-get, as root), for the ingest example in docs/sdk.md.
  * And Debian's nginx, the TLS and authentication proxy in front of the registry (registryProxy.ts).
  */
 import { execFileSync } from 'node:child_process';

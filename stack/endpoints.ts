@@ -19,8 +19,16 @@ export const LOCAL_SCHEMA_REGISTRY_URL = `http://127.0.0.1:${REGISTRY_PORT}/apis
 export const LOCAL_CLICKHOUSE_SERVER_URL = `http://127.0.0.1:${CLICKHOUSE_HTTP_PORT}`;
 export const DEFAULT_TOPIC = 'api-calls';
 
-/** The repository root (this file is <root>/stack/endpoints.ts). */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The nearest folder at or above `dir` that holds a package.json. */
+function packageRoot(dir: string): string {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json'))) return d;
+    if (dirname(d) === d) throw new Error(`no package.json at or above ${dir}`);
+  }
+}
+
+/** The repository root: this file is <root>/stack/endpoints.ts, or <root>/dist/stack/endpoints.js once built. */
+export const PROJECT_ROOT = packageRoot(resolve(dirname(fileURLToPath(import.meta.url)), '..'));
 
 /** Runtime state of the local stack: pids, logs, data, the env file. Override with APILOG_STACK_DIR. */
 export const STACK_DIR = resolve(process.env['APILOG_STACK_DIR'] ?? join(PROJECT_ROOT, '.stack'));

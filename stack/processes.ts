@@ -46,6 +46,20 @@ export function livePid(pidFile: string, marker: string): number | undefined {
   return isOurs(pid, marker) ? pid : undefined;
 }
 
+/**
+ * Whether a process exists and has not exited (a zombie has). For a pid this stack has just spawned: right after
+ * spawn its command line may not show the new program yet on a loaded machine (checked: a CI run failed "clickhouse
+ * exited during start-up" while the server went on to log "Ready for connections").
+ */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 export function isOurs(pid: number, marker: string): boolean {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');

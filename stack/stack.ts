@@ -12,7 +12,7 @@ import { ENV_FILE, LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEM
 import { installClients } from './clients.ts';
 import { CLUSTER_DIR, clusterStack, residentBytes, writeClusterEnv, type ClusterStack } from './cluster.ts';
 import { SECURE_DIR, prepareSecureStack, secureStack, type SecureStack } from './secureStack.ts';
-import { livePid, startDetached, stopByPidFile, tail } from './processes.ts';
+import { isAlive, livePid, startDetached, stopByPidFile, tail } from './processes.ts';
 import {
   DATA_DIR,
   logFileOf,
@@ -34,19 +34,25 @@ export interface UpOptions {
 
 /** Starts one service unless it already runs; resolves when it is healthy. */
 export async function startService(service: Service, options: UpOptions = {}): Promise<void> {
-  await launchService(service, options);
-  await awaitHealthy(service, options);
+  await awaitHealthy(service, options, await launchService(service, options));
+}
+
+/** A service's process as launchService left it: its pid, and whether this call spawned it. */
+export interface Launched {
+  readonly pid: number;
+  readonly spawned: boolean;
 }
 
 /**
  * Starts a service unless it already runs, without waiting for it to be healthy (the nodes of a Kafka quorum must all
- * be started before any of them is). Returns its pid.
+ * be started before any of them is).
  */
-export async function launchService(service: Service, options: UpOptions = {}): Promise<number> {
+export async function launchService(service: Service, options: UpOptions = {}): Promise<Launched> {
   const verbose = options.verbose ?? true;
   const pidFile = pidFileOf(service.id);
   const logFile = logFileOf(service.id);
   let pid = livePid(pidFile, service.marker);
+  let spawned = false;
   if (pid === undefined) {
     if (await service.healthy()) {
       throw new StackError(
@@ -58,20 +64,26 @@ export async function launchService(service: Service, options: UpOptions = {}): 
     service.prepare();
     const { command, args } = service.command();
     pid = startDetached({ command, args, cwd: STACK_DIR, logFile, pidFile });
+    spawned = true;
     if (verbose) say(`  ${service.id}: started (pid ${pid}), waiting for ${service.endpoint}`);
   }
-  return pid;
+  return { pid, spawned };
 }
 
-/** Resolves when `service` answers as healthy; a StackError with its log's last lines when it exits or times out. */
-export async function awaitHealthy(service: Service, options: UpOptions = {}): Promise<void> {
+/**
+ * Resolves when `service` answers as healthy; a StackError with its log's last lines when it exits or times out.
+ * `launched`: what launchService returned, when it was called for this start.
+ */
+export async function awaitHealthy(service: Service, options: UpOptions = {}, launched?: Launched): Promise<void> {
   const verbose = options.verbose ?? true;
   const pidFile = pidFileOf(service.id);
   const logFile = logFileOf(service.id);
-  const pid = livePid(pidFile, service.marker);
+  const spawned = launched?.spawned ?? false;
+  const pid = launched?.pid ?? livePid(pidFile, service.marker);
   const started = Date.now();
   while (!(await service.healthy())) {
-    if (livePid(pidFile, service.marker) === undefined) {
+    // A process this call spawned is ours by construction: it has exited only when it is gone.
+    if (spawned && pid !== undefined ? !isAlive(pid) : livePid(pidFile, service.marker) === undefined) {
       throw new StackError(`${service.id} exited during start-up; last lines of ${logFile}:\n${tail(logFile)}`);
     }
     if (Date.now() - started > service.startTimeoutMs) {
@@ -109,8 +121,10 @@ export async function downSecure(verbose = true): Promise<void> {
 export async function upCluster(options: UpOptions = {}): Promise<ClusterStack> {
   const cluster = clusterStack();
   await startService(cluster.zookeeper, options);
-  for (const service of [...cluster.brokers, cluster.registry, ...cluster.clickhouse]) await launchService(service, options);
-  for (const service of [...cluster.brokers, cluster.registry, ...cluster.clickhouse]) await awaitHealthy(service, options);
+  const rest = [...cluster.brokers, cluster.registry, ...cluster.clickhouse];
+  const launched: Launched[] = [];
+  for (const service of rest) launched.push(await launchService(service, options));
+  for (const [i, service] of rest.entries()) await awaitHealthy(service, options, launched[i]);
   writeClusterEnv(cluster);
   return cluster;
 }

@@ -10,6 +10,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
 
+export type { MiddlewareOptions };
+
 interface ExpressRequest extends IncomingMessage {
   originalUrl?: string;
   baseUrl?: string;
@@ -50,7 +52,7 @@ export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest,
       const route = typeof routePath === 'string' ? `${mountPath}${routePath}` : undefined;
       o.log(
         buildEvent(o, {
-          method, url, route, startedAt,
+          method, url, route, startedAt, httpVersionMajor: req.httpVersionMajor,
           status: res.writableFinished ? res.statusCode : 499,
           latencyUs: Number((process.hrtime.bigint() - t0) / 1000n),
           requestBytes: requestBytesOf(req.headers, requestBytes()),

@@ -9,6 +9,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
 
+export type { MiddlewareOptions };
+
 interface FastifyRequestShape {
   method: string;
   url: string;
@@ -60,6 +62,7 @@ async function plugin(app: FastifyShape, options: MiddlewareOptions): Promise<vo
     o.log(
       buildEvent(o, {
         method: req.method,
+        httpVersionMajor: req.raw.httpVersionMajor,
         url: req.url,
         route: req.routeOptions?.url,
         status: reply.statusCode,

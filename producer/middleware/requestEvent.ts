@@ -1,8 +1,9 @@
 /**
  * What the Express and Fastify middleware share: turning one finished HTTP request into an API-call event,
- * with secrets redacted. By default no header or query value is recorded at all; headers and query parameters
- * named in `captureHeaders` / `captureQuery` go into `attributes` (`header.<name>`, `query.<name>`), and the
- * redaction list replaces the values of Authorization, Cookie and token-like parameters with "[REDACTED]".
+ * with secrets redacted. By default no header or query value is recorded besides the User-Agent (its own field
+ * of schema version 2; `userAgent: false` leaves it out); headers and query parameters named in `captureHeaders`
+ * / `captureQuery` go into `attributes` (`header.<name>`, `query.<name>`), and the redaction list replaces the
+ * values of Authorization, Cookie and token-like parameters with "[REDACTED]".
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -24,6 +25,10 @@ export interface MiddlewareOptions {
   readonly instance?: string;
   /** @default process.env.NODE_ENV ?? 'dev' */
   readonly environment?: string;
+  /** Cloud region or data centre of this instance (schema version 2). @default '' */
+  readonly region?: string;
+  /** Record the User-Agent header in the event's user_agent field (schema version 2). @default true */
+  readonly userAgent?: boolean;
   /** The API name of a request. @default `${method} ${route}` */
   readonly apiName?: (method: string, route: string) => string;
   /** Header names (any case) to record in attributes as `header.<name>`. @default [] */
@@ -43,6 +48,8 @@ export interface ResolvedMiddlewareOptions {
   readonly service: string;
   readonly instance: string;
   readonly environment: string;
+  readonly region: string;
+  readonly userAgent: boolean;
   readonly apiName: (method: string, route: string) => string;
   readonly captureHeaders: readonly string[];
   readonly captureQuery: ReadonlySet<string> | true;
@@ -57,6 +64,8 @@ export function resolveMiddlewareOptions(options: MiddlewareOptions): ResolvedMi
     service: options.service,
     instance: options.instance ?? hostname(),
     environment: options.environment ?? process.env['NODE_ENV'] ?? 'dev',
+    region: options.region ?? '',
+    userAgent: options.userAgent ?? true,
     apiName: options.apiName ?? ((method, route) => `${method} ${route}`),
     captureHeaders: (options.captureHeaders ?? []).map((h) => h.toLowerCase()),
     captureQuery: options.captureQuery === true ? true : new Set(options.captureQuery ?? []),
@@ -74,6 +83,8 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
 export interface FinishedRequest {
   readonly method: string;
+  /** The request's HTTP major version: 1, or 2 for HTTP/2. */
+  readonly httpVersionMajor: number;
   /** The URL as received: path and query. */
   readonly url: string;
   readonly route: string | undefined;
@@ -127,6 +138,9 @@ export function buildEvent(o: ResolvedMiddlewareOptions, r: FinishedRequest): Lo
     error_class: r.error?.name ?? (failed ? `HTTP${r.status}` : null),
     error_message: r.error ? r.error.message.slice(0, 1024) : null,
     attributes,
+    protocol: r.httpVersionMajor === 2 ? 'h2' : 'http',
+    region: o.region,
+    user_agent: o.userAgent ? (headerValue(r.headers['user-agent'])?.slice(0, 1024) ?? null) : null,
   };
 }
 

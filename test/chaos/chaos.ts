@@ -133,6 +133,8 @@ class ConsumerFleet {
   private closed = false;
   selfKills = 0;
   unexpectedExits = 0;
+  /** For each unexpected exit, the consumer's log file and its last error line. */
+  readonly exitReasons: string[] = [];
 
   constructor(
     private readonly args: string[],
@@ -191,7 +193,7 @@ class ConsumerFleet {
     if (crashAt) this.armed.add(child);
     this.bornAt.set(child, Date.now());
     this.logOf.set(child, logFile);
-    child.once('exit', (_code, signal) => {
+    child.once('exit', (code, signal) => {
       this.children.delete(child);
       this.paused.delete(child);
       this.armed.delete(child);
@@ -201,7 +203,12 @@ class ConsumerFleet {
       if (byUs || this.closed || this.unexpectedExits > 20) return;
       // Killed at a crash point (SIGKILL), or died (a bug): either way a supervisor would start a new one.
       if (signal === 'SIGKILL') this.selfKills++;
-      else this.unexpectedExits++;
+      else {
+        this.unexpectedExits++;
+        // Why, in the run's output: CI keeps the output, not the logs.
+        const said = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.startsWith('apilog:') || l.includes('"level":50'));
+        this.exitReasons.push(`${logFile.split('/').pop()} exited (code ${code}, signal ${signal}): ${(said.at(-1) ?? 'nothing logged').slice(0, 600)}`);
+      }
       this.spawn();
     });
     return child;
@@ -618,6 +625,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
     killedFromOutside: kills,
     killedAtCrashPoints: fleet.selfKills,
     consumerExits: fleet.unexpectedExits,
+    ...(fleet.exitReasons.length > 0 ? { exitReasons: fleet.exitReasons } : {}),
     topicMessages: inTopic,
     undecodable: garbage,
     deadLetters: letters.length,

@@ -61,6 +61,12 @@ export class TcpProxy {
     return proxy;
   }
 
+  /** A proxy in front of the server at `url` (an http:// address). */
+  static inFrontOf(url: string): Promise<TcpProxy> {
+    const target = new URL(url);
+    return TcpProxy.start({ targetHost: target.hostname, targetPort: Number(target.port) });
+  }
+
   get port(): number {
     const address = this.server.address();
     if (address === null || typeof address === 'string') throw new Error('proxy not listening');

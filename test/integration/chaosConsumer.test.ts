@@ -42,7 +42,7 @@ describe('chaos: kill, freeze and restart consumers, ClickHouse and Kafka while 
     expect(result.details['clickhouseRestarts']).toBe(1);
     expect(result.details['kafkaRestarts']).toBe(1);
     expect(Number(result.details['insertRetries']) + Number(result.details['storedOffsetRetries'])).toBeGreaterThan(0);
-    expect(result.details['consumerExits']).toBe(0);
+    expect(result.details['consumerExits'], JSON.stringify(result.details['exitReasons'])).toBe(0);
     expect({ stalls: result.stalls, pauses: result.pauses }).toEqual({ stalls: 1, pauses: 2 });
     expect(result.kills).toBeGreaterThanOrEqual(3);
     expect({ rows: result.rows, unique: result.unique, missing: result.missing, duplicates: result.duplicates, dead_letters_missing: result.dead_letters_missing }).toEqual({
@@ -61,7 +61,7 @@ describe('chaos: kill, freeze and restart consumers, ClickHouse and Kafka while 
     process.stderr.write(`${JSON.stringify(result)}\n`);
     expect(result.kills).toBeGreaterThanOrEqual(3);
     expect(result.stalls).toBe(1);
-    expect(result.details['consumerExits']).toBe(0);
+    expect(result.details['consumerExits'], JSON.stringify(result.details['exitReasons'])).toBe(0);
     expect({ rows: result.rows, unique: result.unique, missing: result.missing, duplicates: result.duplicates, rollup_mismatch: result.rollup_mismatch }).toEqual({
       rows: 8000, unique: 8000, missing: 0, duplicates: 0, rollup_mismatch: 0,
     });

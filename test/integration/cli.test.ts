@@ -3,10 +3,11 @@
  * the component and its address within 30 seconds — not a hang, not a stack trace.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
 import { PROJECT_ROOT } from '../../stack/endpoints.ts';
 import { stack, uniqueName } from './pipeline.ts';
 
@@ -46,6 +47,16 @@ describe('apilog command line (integration)', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
+  it('--version prints the version; --help lists every subcommand; both from the built JavaScript', async () => {
+    expect(existsSync(join(PROJECT_ROOT, 'dist', 'cli', 'main.js'))).toBe(true);
+    const { version } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const v = await apilog(['--version']);
+    expect(v).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+    const help = await apilog(['--help']);
+    expect(help.code).toBe(0);
+    for (const name of ['consume', 'demo', 'ingest', 'migrate', 'produce', 'query', 'schemas']) expect(help.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+  });
+
   it('demo produces, consumes and prints per-API counts, then {"produced","rows"} as its last line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'apilog-demo-'));
     dirs.push(dir);
@@ -65,12 +76,41 @@ describe('apilog command line (integration)', () => {
     expect(total).toBe(3000);
   });
 
-  it('consume against a table that does not exist: one actionable line and exit 2, not a hang', async () => {
+  it('an unknown flag is a usage error (exit 64); a bad config file a configuration error (exit 78) naming the line and key', async () => {
+    const usage = await apilog(['consume', '--batch-rowz', '5']);
+    expect(usage.code).toBe(64);
+    expect(usage.stderr.split('\n')[0]).toBe("error: unknown option '--batch-rowz'");
+    const dir = mkdtempSync(join(tmpdir(), 'apilog-config-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'apilog.yaml'), 'consume:\n  group: g\n  batch-rows: lots\n');
+    const config = await apilog(['consume', '--config', join(dir, 'apilog.yaml')]);
+    expect(config).toMatchObject({ code: 78, stderr: `apilog: config file ${join(dir, 'apilog.yaml')}: line 3, consume.batch-rows: expected a positive integer\n` });
+  });
+
+  it('migrate takes its settings from a config file (${NAME} from the environment), the environment over it, a flag over both', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'apilog-config-'));
+    dirs.push(dir);
+    const file = join(dir, 'apilog.yaml');
+    const [fromFile, fromEnv, fromFlag] = [uniqueName('cfg_file'), uniqueName('cfg_env'), uniqueName('cfg_flag')];
+    writeFileSync(file, `clickhouse: \${APILOG_TEST_CLICKHOUSE}\nmigrate:\n  table: ${fromFile}\n`);
+    const env = { APILOG_TEST_CLICKHOUSE: stack().clickhouse };
+    expect((await apilog(['migrate', '--config', file], 40_000, env)).code).toBe(0);
+    expect((await apilog(['migrate'], 40_000, { ...env, APILOG_CONFIG: file, APILOG_TABLE: fromEnv })).code).toBe(0);
+    expect((await apilog(['migrate', '--config', file, '--table', fromFlag], 40_000, { ...env, APILOG_TABLE: fromEnv })).code).toBe(0);
+    const sink = new ClickHouseServerSink({ url: stack().clickhouse });
+    try {
+      for (const table of [fromFile, fromEnv, fromFlag]) expect(await sink.query<{ result: number | string }>(`EXISTS TABLE ${table}`), table).toEqual([{ result: 1 }]);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('consume against a table that does not exist: one actionable line and exit 78 (configuration), not a hang', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'apilog-consume-'));
     dirs.push(dir);
     const s = stack();
     const run = await apilog(['consume', '--brokers', s.brokers, '--registry', s.registry, '--clickhouse', dir, '--metrics-port', '0'], 40_000);
-    expect(run.code).toBe(2);
+    expect(run.code).toBe(78);
     expect(run.ms).toBeLessThan(30_000);
     expect(run.stderr.trim().split('\n').at(-1)).toMatch(/^apilog: table api_calls does not exist in ClickHouse at .+: run `apilog migrate` first, or pass --create-table$/);
   });
@@ -84,7 +124,7 @@ describe('apilog command line (integration)', () => {
       40_000,
       { KAFKA_SASL_PASSWORD: 'not-a-secret' },
     );
-    expect(run.code).toBe(2);
+    expect(run.code).toBe(78);
     expect(run.ms).toBeLessThan(30_000);
     expect(run.stderr).not.toContain('waiting for the services');
     expect(run.stderr.trim().split('\n').at(-1)).toMatch(/^apilog: Kafka at 127\.0\.0\.1:\d+ refused this client's TLS\/SASL settings: .*SASL.*$/);
@@ -96,13 +136,13 @@ describe('apilog command line (integration)', () => {
     ['ClickHouse down', ['--clickhouse', 'http://127.0.0.1:1'], /^apilog: cannot reach ClickHouse at http:\/\/127\.0\.0\.1:1: .+$/],
   ];
   for (const [what, flags, expected] of badEndpoints) {
-    it(`${what}: one line naming the component and address, within 30 s`, async () => {
+    it(`${what}: one line naming the component and address, exit 69 (unavailable), within 30 s`, async () => {
       const s = stack();
       const defaults = ['--brokers', s.brokers, '--registry', s.registry, '--clickhouse', s.clickhouse];
       // Later flags win in commander: the bad endpoint overrides the good default.
       const run = await apilog(['demo', ...defaults, ...flags, '--topic', uniqueName('it-bad')], 40_000);
       expect(run.ms).toBeLessThan(30_000);
-      expect(run.code).toBe(2);
+      expect(run.code).toBe(69);
       const lines = run.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(expected);

@@ -7,7 +7,7 @@
 import { clusterStack, type ClusterStack } from '../../stack/cluster.ts';
 import { livePid } from '../../stack/processes.ts';
 import { pidFileOf, type Service } from '../../stack/services.ts';
-import { awaitHealthy, launchService, startService, stopService } from '../../stack/stack.ts';
+import { awaitHealthy, launchService, startService, stopService, type Launched } from '../../stack/stack.ts';
 
 export interface ClusterServices {
   readonly cluster: ClusterStack;
@@ -22,8 +22,9 @@ export async function useClusterServices(pick: (cluster: ClusterStack) => readon
   const cluster = clusterStack();
   const services = pick(cluster);
   const started = services.filter((s) => pidOf(s) === undefined);
-  for (const s of started) await launchService(s, { verbose: false });
-  for (const s of services) await awaitHealthy(s, { verbose: false });
+  const launched = new Map<Service, Launched>();
+  for (const s of started) launched.set(s, await launchService(s, { verbose: false }));
+  for (const s of services) await awaitHealthy(s, { verbose: false }, launched.get(s));
   return {
     cluster,
     async stop() {

@@ -56,9 +56,9 @@ describe('apilog consume, the process (integration)', () => {
       }
       expect(ready).toBe(200);
       const metrics = (await get('/metrics')).text;
-      expect(metrics).toMatch(new RegExp(`apilog_consumer_rows_written_total ${n}\\b`));
+      expect(metrics).toMatch(new RegExp(`apilog_consumer_written_rows_total ${n}\\b`));
       expect(metrics).toContain('apilog_consumer_insert_duration_seconds_bucket');
-      expect(metrics).toMatch(/apilog_consumer_lag\{topic="[^"]+",partition="\d"\} \d+/);
+      expect(metrics).toMatch(/apilog_consumer_lag_records\{topic="[^"]+",partition="\d"\} \d+/);
       expect((await get('/nope')).status).toBe(404);
 
       const stopAt = Date.now();

@@ -1,11 +1,11 @@
 /**
  * `apilog ingest` as a process (integration): a topic that does not exist stops it at start with one line (no
- * accepted events that can never arrive), and the README's PHP example, run as written with Debian's php-cli and
- * php-curl against the README's `apilog ingest` command, lands its event in ClickHouse.
+ * accepted events that can never arrive), and docs/sdk.md's PHP example, run as written with Debian's php-cli and
+ * php-curl against docs/sdk.md's `apilog ingest` command, lands its event in ClickHouse.
  *
- * What differs from the README's text: the port (a free one instead of 8088, which others may hold), the token (the
+ * What differs from docs/sdk.md's text: the port (a free one instead of 8088, which others may hold), the token (the
  * test's own instead of `$(openssl rand -hex 16)`, so the PHP process gets the same one), the endpoints and topic
- * (through the environment variables the README documents), and one line appended to print the answer.
+ * (through the environment variables docs/sdk.md documents), and one line appended to print the answer.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,15 +15,15 @@ import { PROJECT_ROOT } from '../../stack/endpoints.ts';
 import { consumeInto, kafkaClient, readBack, stack, uniqueName } from './pipeline.ts';
 import { APILOG, freePort, run, start, waitFor } from './processes.ts';
 
-const README = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+const README = readFileSync(join(PROJECT_ROOT, 'docs', 'sdk.md'), 'utf8'); // where the PHP example is documented
 
 const endpoints = () => ({ KAFKA_BROKERS: stack().brokers, SCHEMA_REGISTRY_URL: stack().registry, CLICKHOUSE_URL: stack().clickhouse });
 
 describe('apilog ingest, the process (integration)', () => {
-  it('a topic that does not exist: one line naming it and what to do, exit 2, within 30 s', async () => {
+  it('a topic that does not exist: one line naming it and what to do, exit 78, within 30 s', async () => {
     const topic = uniqueName('it-ingest-missing');
     const ingest = await run([...APILOG, 'ingest', '--port', String(await freePort()), '--topic', topic], { timeoutMs: 40_000, env: endpoints() });
-    expect(ingest.code).toBe(2);
+    expect(ingest.code).toBe(78);
     expect(ingest.ms).toBeLessThan(30_000);
     expect(ingest.stderr.trim().split('\n')).toEqual([
       `apilog: topic ${topic} does not exist in Kafka at ${stack().brokers}: create it, or pass --create-topic (with --partitions N, default 6)`,
@@ -37,7 +37,7 @@ describe('apilog ingest, the process (integration)', () => {
     }
   });
 
-  it("the README's PHP example, run as written against the README's ingest command, lands its event", async () => {
+  it("docs/sdk.md's PHP example, run as written against its ingest command, lands its event", async () => {
     const command = /`(APILOG_INGEST_TOKEN=\$\(openssl rand -hex 16\) node bin\/apilog\.js ingest [^`]*)`/.exec(README)?.[1];
     const php = /```php\n([\s\S]*?)```/.exec(README)?.[1];
     expect(command).toBeDefined();
@@ -54,7 +54,7 @@ describe('apilog ingest, the process (integration)', () => {
       const answer = await run(['php', '-r', script.replace(/^<\?php\n/, '')], { timeoutMs: 30_000, env: { APILOG_INGEST_TOKEN: token } });
       expect(answer.stderr).toBe('');
       expect(answer.code).toBe(0);
-      // The answer the README's comment shows, after Kafka acknowledged the event (?wait=ack).
+      // The answer the example's comment shows, after Kafka acknowledged the event (?wait=ack).
       expect(JSON.parse(answer.stdout)).toEqual({ accepted: 1, rejected: 0, dropped: 0, errors: [] });
     } finally {
       expect(await ingest.stop()).toBe(0);

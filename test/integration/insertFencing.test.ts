@@ -73,8 +73,7 @@ async function scenario(name: string, n: number, partitions: number, cleanup: Cl
   const sink = new ClickHouseServerSink({ url: stack().clickhouse });
   cleanup.push(() => sink.close());
   await ensureApiCallsTable(sink, table);
-  const clickhouse = new URL(stack().clickhouse);
-  const proxy = await TcpProxy.start({ targetHost: clickhouse.hostname, targetPort: Number(clickhouse.port) });
+  const proxy = await TcpProxy.inFrontOf(stack().clickhouse);
   cleanup.push(() => proxy.close());
   return { topic, table, group: uniqueName('group'), sink, proxy };
 }

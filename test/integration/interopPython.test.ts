@@ -63,9 +63,10 @@ describe('Python producers: confluent-kafka with AvroSerializer (integration)', 
       for (const [api, partitions] of Object.entries(produced.placed)) expect(partitions, api).toEqual([partitionForKey(api, PARTITIONS)]);
       sent.push(...produced.events);
     }
-    // Python registered the schema first (Apicurio reports the subject's level as NONE): the SDK finds and uses it.
+    // Python registered the schema first (Apicurio reports the subject's level as NONE): the SDK, pinned to the
+    // version Python writes, finds and uses it.
     expect(await registryClient().versions(valueSubject(topic))).toEqual([1]);
-    const sdk = await createApiLogger({ brokers: [stack().brokers], registry: stack().registry, topic, compression: 'zstd' });
+    const sdk = await createApiLogger({ brokers: [stack().brokers], registry: stack().registry, topic, compression: 'zstd', schemaVersion: 1 });
     const fromSdk = new SyntheticEvents({ seed: 77, apis: 5, service: 'sdk-after-python', startMs: Date.UTC(2026, 10, 7) }).take(100);
     for (const e of fromSdk) expect(sdk.log(e)).toBe(true);
     expect((await sdk.close()).sent).toBe(100);

@@ -1,7 +1,7 @@
 /**
  * Every Kafka codec through the real broker (integration): the SDK writes each of them into one topic and the
  * consumer lands every event once, values intact, in the ClickHouse server. And a batch in a codec the consumer
- * cannot read: `apilog consume` stops with one line naming the codec, the topic and the partition, exit 2, and
+ * cannot read: `apilog consume` stops with one line naming the codec, the topic and the partition, exit 70, and
  * nothing is committed or stored past it.
  */
 import { describe, expect, it } from 'vitest';
@@ -49,7 +49,7 @@ describe('Kafka codecs (integration)', () => {
     }
   });
 
-  it('a batch in a codec the consumer cannot read: one line naming codec, topic and partition, exit 2, nothing committed', async () => {
+  it('a batch in a codec the consumer cannot read: one line naming codec, topic and partition, exit 70 (fatal), nothing committed', async () => {
     const topic = uniqueName('it-unreadable');
     const table = uniqueName('unreadable');
     const group = uniqueName('group');
@@ -71,7 +71,7 @@ describe('Kafka codecs (integration)', () => {
           '--group', group, '--create-table', '--metrics-port', '0', '--refuse-codec', 'zstd'],
         { timeoutMs: 90_000, env: { APILOG_LOG_LEVEL: 'error' } },
       );
-      expect(consume.code).toBe(2);
+      expect(consume.code).toBe(70);
       const last = consume.stderr.trim().split('\n').at(-1)!;
       expect(last).toMatch(
         new RegExp(`^apilog: topic ${topic} partition ${partition}: a record batch compressed with zstd cannot be read: Kafka codec id 4 is not one this consumer reads \\(it reads gzip, snappy, lz4\\); nothing from offset 0 on is committed\\. .+$`),

@@ -13,7 +13,7 @@ import { createApiLogger, type ApiLogger } from '../../producer/apiLogger.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { ensureTopic } from '../../producer/topic.ts';
 import { createKafka } from '../../runtime/kafka.ts';
-import { apiCallTypeV1 } from '../../schemas/apiCall.ts';
+import { apiCallTypeV2 } from '../../schemas/apiCall.ts';
 import { HEADER_SIZE } from '../../schemas/wire.ts';
 import { kafkaService } from '../../stack/services.ts';
 import { startService, stopService } from '../../stack/stack.ts';
@@ -45,7 +45,7 @@ async function readIds(topic: string, expected: number, timeoutMs = 60_000): Pro
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message }) => {
-      const event = apiCallTypeV1.fromBuffer(message.value!.subarray(HEADER_SIZE)) as { event_id: string };
+      const event = apiCallTypeV2.fromBuffer(message.value!.subarray(HEADER_SIZE)) as { event_id: string };
       ids.set(event.event_id, (ids.get(event.event_id) ?? 0) + 1);
       total++;
     },

@@ -10,7 +10,7 @@ import { startIngestServer, type IngestServer } from '../../producer/ingest.ts';
 import { partitionForKey } from '../../producer/murmur2.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { ensureTopic } from '../../producer/topic.ts';
-import { apiCallTypeV1, type ApiCallEvent } from '../../schemas/apiCall.ts';
+import { API_CALL_SCHEMA_V1, API_CALL_SCHEMA_V2, apiCallTypeV1, apiCallTypeV2, type ApiCallEvent, type ApiCallEventV2 } from '../../schemas/apiCall.ts';
 import { kafkaClient, stack, uniqueName } from './pipeline.ts';
 
 const PARTITIONS = 6;
@@ -35,18 +35,25 @@ async function readRaw(topic: string, expected: number): Promise<Raw[]> {
   return out;
 }
 
-async function latestId(subject: string): Promise<number> {
+async function latest(subject: string): Promise<{ id: number; schema: string }> {
   const res = await fetch(`${stack().registry}/subjects/${subject}/versions/latest`);
   expect(res.status).toBe(200);
-  return ((await res.json()) as { id: number }).id;
+  return (await res.json()) as { id: number; schema: string };
 }
 
+const latestId = async (subject: string) => (await latest(subject)).id;
+
+/** The same record whatever the whitespace. */
+const sameSchema = (a: string, b: string) => JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+
 describe('SDK on the wire (LZ4)', () => {
-  test('magic byte, registry schema id, Avro body, key and murmur2 partition; event_id and ts filled', async () => {
+  test('magic byte, registry schema id (the latest version), Avro body, key and murmur2 partition; event_id and ts filled', async () => {
     const topic = uniqueName('wire');
     await ensureTopic(kafkaClient(), { topic, partitions: PARTITIONS });
     const logger = await createApiLogger({ brokers: [stack().brokers], registry: stack().registry, topic, compression: 'lz4' });
-    const events = new SyntheticEvents({ apis: 8, seed: 11 }).take(40);
+    const events: LogEvent[] = new SyntheticEvents({ apis: 8, seed: 11 }).take(40);
+    // Version 2's fields through log(): set on some events, left to their defaults on the others.
+    for (const [i, e] of events.entries()) if (i % 2 === 0) Object.assign(e, { protocol: 'h2', region: 'eu-west-1', retry_attempt: i % 3, upstream_latency_us: 100 + i, user_agent: `agent/${i}` });
     for (const e of events) expect(logger.log(e)).toBe(true);
     const minimal: LogEvent = {
       api: 'minimal.get', method: 'GET', route: '/m', path: '/m', status: 200, latency_us: 5, request_bytes: 0, response_bytes: 2,
@@ -58,7 +65,9 @@ describe('SDK on the wire (LZ4)', () => {
     const metrics = await logger.close();
     expect(metrics.sent).toBe(41);
 
-    const schemaId = await latestId(`${topic}-value`);
+    const registered = await latest(`${topic}-value`);
+    expect(sameSchema(registered.schema, API_CALL_SCHEMA_V2)).toBe(true);
+    const schemaId = registered.id;
     expect(logger.schemaId).toBe(schemaId);
     const raw = await readRaw(topic, 41);
     expect(raw).toHaveLength(41);
@@ -66,19 +75,37 @@ describe('SDK on the wire (LZ4)', () => {
     for (const m of raw) {
       expect(m.value[0]).toBe(0x00);
       expect(m.value.readUInt32BE(1)).toBe(schemaId);
-      const decoded = apiCallTypeV1.fromBuffer(m.value.subarray(5)) as ApiCallEvent;
+      const decoded = apiCallTypeV2.fromBuffer(m.value.subarray(5)) as ApiCallEventV2;
       expect(m.key).toBe(decoded.api);
       expect(m.partition).toBe(partitionForKey(decoded.api, PARTITIONS));
       const sent = byId.get(decoded.event_id);
       if (sent) {
         // Byte for byte what avsc writes for the event.
-        expect(m.value.subarray(5).equals(apiCallTypeV1.toBuffer(sent))).toBe(true);
+        expect(m.value.subarray(5).equals(apiCallTypeV2.toBuffer(sent))).toBe(true);
+        if (sent.protocol !== undefined) expect(decoded).toMatchObject({ protocol: 'h2', region: 'eu-west-1', user_agent: sent.user_agent });
+        else expect(decoded).toMatchObject({ protocol: 'http', region: '', retry_attempt: 0, upstream_latency_us: null, user_agent: null });
       } else {
         expect(decoded).toMatchObject({ ...minimal, client_id: null, attributes: {} });
         expect(decoded.event_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
         expect(decoded.ts).toBeGreaterThanOrEqual(before - 1000);
       }
     }
+  });
+});
+
+describe('SDK pinned to schema version 1', () => {
+  test('registers version 1 and writes its bytes; the fields version 2 added are not sent', async () => {
+    const topic = uniqueName('wire-v1');
+    await ensureTopic(kafkaClient(), { topic, partitions: 1 });
+    const logger = await createApiLogger({ brokers: [stack().brokers], registry: stack().registry, topic, schemaVersion: 1 });
+    const [event] = new SyntheticEvents({ seed: 21 }).take(1);
+    expect(logger.log({ ...event!, protocol: 'h2', retry_attempt: 3 })).toBe(true);
+    expect((await logger.close()).sent).toBe(1);
+    const registered = await latest(`${topic}-value`);
+    expect(sameSchema(registered.schema, API_CALL_SCHEMA_V1)).toBe(true);
+    const [m] = await readRaw(topic, 1);
+    expect(m!.value.readUInt32BE(1)).toBe(registered.id);
+    expect(m!.value.subarray(5).equals(apiCallTypeV1.toBuffer(event))).toBe(true);
   });
 });
 
@@ -126,7 +153,7 @@ describe('HTTP ingest', () => {
       ],
     });
     const raw = await readRaw(topic, 1);
-    expect(raw.map((m) => (apiCallTypeV1.fromBuffer(m.value.subarray(5)) as ApiCallEvent).event_id)).toEqual([a!.event_id]);
+    expect(raw.map((m) => (apiCallTypeV2.fromBuffer(m.value.subarray(5)) as ApiCallEvent).event_id)).toEqual([a!.event_id]);
     const metrics = await (await fetch(`${ingest.url}/metrics`)).text();
     expect(metrics).toMatch(/apilog_producer_sent_total 1\b/);
     expect(metrics).toMatch(/apilog_producer_rejected_total\{reason="wrong_type"\} 1\b/);

@@ -109,10 +109,10 @@ describe('schema registry behind TLS and authentication (integration)', () => {
     ['no credentials', (p) => p.basicUrl, {}, /refused a request without credentials \(HTTP 401\)/],
   ];
   for (const [what, url, credentials, expected] of refusals) {
-    it(`${what}: consume ends at once with one line naming the registry, exit 2, no retry loop`, async () => {
+    it(`${what}: consume ends at once with one line naming the registry, exit 78, no retry loop`, async () => {
       const { args, env } = cli(url(proxy), credentials);
       const consume = await run([...APILOG, 'consume', ...args, '--topic', uniqueName('it-reg-refused'), '--metrics-port', '0'], { timeoutMs: 40_000, env });
-      expect(consume.code).toBe(2);
+      expect(consume.code).toBe(78);
       expect(consume.ms).toBeLessThan(20_000);
       expect(consume.stderr).not.toContain('waiting for the services');
       const last = consume.stderr.trim().split('\n').at(-1)!;
@@ -127,7 +127,7 @@ describe('schema registry behind TLS and authentication (integration)', () => {
     const produce = await run([...APILOG, 'produce', ...args, '--topic', uniqueName('it-reg-untrusted'), '--count', '1'], {
       timeoutMs: 40_000, env: { SCHEMA_REGISTRY_USERNAME: USERNAME, SCHEMA_REGISTRY_PASSWORD: PASSWORD },
     });
-    expect(produce.code).toBe(2);
+    expect(produce.code).toBe(78);
     expect(produce.stderr.trim().split('\n')).toEqual([
       expect.stringMatching(
         new RegExp(`^apilog: schema registry at ${proxy.basicUrl.replace(/[.]/g, '\\.')}: its TLS certificate is not trusted \\([A-Z_]+\\): pass the CA that signed it with --registry-ca \\(or SCHEMA_REGISTRY_CA\\)$`),

@@ -42,12 +42,12 @@ describe('registry subjects created by other clients (integration)', () => {
     expect(await registry.compatibilityLevel(subject)).toBe('BACKWARD');
   });
 
-  it('`apilog produce` on a topic whose subject holds another record: one line, the subject, the conflict, what to do; exit 2', async () => {
+  it('`apilog produce` on a topic whose subject holds another record: one line, the subject, the conflict, what to do; exit 78', async () => {
     const topic = uniqueName('it-subject-foreign');
     await registerAsAnotherClient(valueSubject(topic), ORDER);
     const s = stack();
     const produce = await run([...APILOG, 'produce', '--brokers', s.brokers, '--registry', s.registry, '--topic', topic, '--count', '10'], { timeoutMs: 60_000 });
-    expect(produce.code).toBe(2);
+    expect(produce.code).toBe(78);
     const lines = produce.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(

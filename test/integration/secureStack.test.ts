@@ -92,10 +92,10 @@ describe('the secured stack: SASL_SSL Kafka, registry behind TLS and auth, Click
     ['ClickHouse', { CLICKHOUSE_PASSWORD: 'wrong-clickhouse-password' }, /^apilog: ClickHouse at https:\/\/127\.0\.0\.1:48124 refused the credentials \(code 193\): set CLICKHOUSE_USER and CLICKHOUSE_PASSWORD$/],
   ];
   for (const [component, wrong, expected] of wrongs) {
-    it(`a wrong password for ${component}: consume ends at once with one line naming it, exit 2, no retry loop, no secret`, async () => {
+    it(`a wrong password for ${component}: consume ends at once with one line naming it, exit 78, no retry loop, no secret`, async () => {
       const { flags, env } = target(wrong);
       const consume = await run([...APILOG, 'consume', ...flags, '--topic', uniqueName('it-secure-wrong'), '--metrics-port', '0'], { timeoutMs: 40_000, env });
-      expect(consume.code).toBe(2);
+      expect(consume.code).toBe(78);
       expect(consume.ms).toBeLessThan(20_000);
       expect(consume.stderr).not.toContain('waiting for the services');
       expect(consume.stderr.trim().split('\n').at(-1)).toMatch(expected);
@@ -104,11 +104,11 @@ describe('the secured stack: SASL_SSL Kafka, registry behind TLS and auth, Click
     });
   }
 
-  it('a broker certificate from a CA the client was not given: one line that names Kafka, exit 2, not a wait', async () => {
+  it('a broker certificate from a CA the client was not given: one line that names Kafka, exit 78, not a wait', async () => {
     const { flags, env } = target();
     const withoutCa = flags.filter((f, i) => f !== '--kafka-ca' && flags[i - 1] !== '--kafka-ca');
     const consume = await run([...APILOG, 'consume', ...withoutCa, '--kafka-tls', '--topic', uniqueName('it-secure-ca'), '--metrics-port', '0'], { timeoutMs: 40_000, env });
-    expect(consume.code).toBe(2);
+    expect(consume.code).toBe(78);
     expect(consume.stderr).not.toContain('waiting for the services');
     expect(consume.stderr.trim().split('\n').at(-1)).toMatch(/^apilog: Kafka at 127\.0\.0\.1:49092 refused this client's TLS\/SASL settings: .*certificate.*$/);
   });

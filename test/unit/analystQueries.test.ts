@@ -6,12 +6,10 @@
  * 20% for a minute of 50-70 calls).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
-import { RowWriter } from '../../consumer/rowWriter.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import type { ApiCallEvent } from '../../schemas/apiCall.ts';
 import { dateTimeParam, forTable, loadAnalystQueries, type AnalystQuery } from '../../schemas/analystQueries.ts';
-import { embeddedClickHouse } from './embeddedClickHouse.ts';
+import { embeddedClickHouse, writeEvents } from './embeddedClickHouse.ts';
 
 const START = Date.UTC(2026, 10, 2, 9, 0);
 const MINUTE = 60_000;
@@ -29,14 +27,7 @@ for (const e of events) {
 const sink = embeddedClickHouse('apilog-queries-');
 const queries = new Map<string, AnalystQuery>(loadAnalystQueries().map((q) => [q.name, q]));
 
-beforeAll(async () => {
-  await ensureApiCallsTable(sink, 'calls');
-  const writer = new RowWriter({ columns: await sink.describe('calls') });
-  for (let i = 0; i < events.length; i += 5000) {
-    events.slice(i, i + 5000).forEach((e, j) => writer.append(e as unknown as Record<string, unknown>, 'api-calls', 0, String(i + j)));
-    await sink.insertJsonEachRow('calls', writer.take());
-  }
-});
+beforeAll(() => writeEvents(sink, 'calls', events));
 
 type Row = Record<string, unknown>;
 /** JSON output quotes 64-bit integers: numbers back to numbers, inside maps too. */

@@ -8,9 +8,9 @@ import { ConfigError } from '../../runtime/errors.ts';
 
 describe('ClickHouse URLs', () => {
   it('one URL is a server, several comma-separated are one replica set, in the order given', async () => {
-    const one = openSink('http://127.0.0.1:8123');
+    const one = await openSink('http://127.0.0.1:8123');
     expect(one).toBeInstanceOf(ClickHouseServerSink);
-    const set = openSink(' http://127.0.0.1:53123 , http://user:secret@127.0.0.1:53223,');
+    const set = await openSink(' http://127.0.0.1:53123 , http://user:secret@127.0.0.1:53223,');
     expect(set).toBeInstanceOf(ClickHouseReplicas);
     expect((set as ClickHouseReplicas).replicas).toHaveLength(2);
     // Credentials never show in the address used for messages and logs.
@@ -26,6 +26,6 @@ describe('ClickHouse URLs', () => {
   });
 
   it('a directory is still the embedded engine', async () => {
-    expect(openSink('.stack/chdb-test-unused')).toBeInstanceOf(ChdbSink);
+    expect(await openSink('.stack/chdb-test-unused')).toBeInstanceOf(ChdbSink);
   });
 });

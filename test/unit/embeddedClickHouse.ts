@@ -4,7 +4,10 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
+import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
 import { ChdbSink } from '../../consumer/chdbSink.ts';
+import { RowWriter } from '../../consumer/rowWriter.ts';
+import type { ApiCallEvent } from '../../schemas/apiCall.ts';
 
 /**
  * A sink on a fresh directory under the system's temp dir, named `<prefix><uuid>`; the engine creates the directory
@@ -18,4 +21,17 @@ export function embeddedClickHouse(prefix: string): ChdbSink {
     rmSync(dir, { recursive: true, force: true });
   });
   return sink;
+}
+
+/**
+ * Creates `table` with the real migrations and writes `events` into it through the consumer's RowWriter, in
+ * consumer-sized inserts (partition 0 of topic api-calls, offsets in order), so its rollups are fed as in production.
+ */
+export async function writeEvents(sink: ChdbSink, table: string, events: readonly ApiCallEvent[], batch = 5000): Promise<void> {
+  await ensureApiCallsTable(sink, table);
+  const writer = new RowWriter({ columns: await sink.describe(table) });
+  for (let i = 0; i < events.length; i += batch) {
+    events.slice(i, i + batch).forEach((e, j) => writer.append(e as unknown as Record<string, unknown>, 'api-calls', 0, String(i + j)));
+    await sink.insertJsonEachRow(table, writer.take());
+  }
 }

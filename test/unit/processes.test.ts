@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isOurs, livePid, startDetached, stopByPidFile } from '../../stack/processes.ts';
+import { isAlive, isOurs, livePid, startDetached, stopByPidFile } from '../../stack/processes.ts';
 import { randomClusterId } from '../../stack/services.ts';
 
 describe('stack processes', () => {
@@ -16,9 +16,11 @@ describe('stack processes', () => {
     const pid = startDetached({ command: 'sh', args: ['-c', 'sleep 60', marker], cwd: dir, logFile: join(dir, 'sleeper.log'), pidFile });
     expect(livePid(pidFile, marker)).toBe(pid);
     expect(livePid(pidFile, 'some-other-marker')).toBeUndefined();
+    expect(isAlive(pid)).toBe(true); // what a start-up wait checks for the pid it spawned, whatever its command line
     const stopped = await stopByPidFile(pidFile, marker, { graceMs: 5000 });
     expect(stopped).toBe(pid);
     expect(isOurs(pid, marker)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
     expect(existsSync(pidFile)).toBe(false);
   });
 

@@ -23,7 +23,7 @@ function recorder() {
 }
 
 const validator = new EventValidator();
-const options = { service: 'shop-api', instance: 'test-0', environment: 'test', captureHeaders: ['authorization', 'cookie', 'user-agent'], captureQuery: true } as const;
+const options = { service: 'shop-api', instance: 'test-0', environment: 'test', region: 'eu-west-1', captureHeaders: ['authorization', 'cookie', 'user-agent'], captureQuery: true } as const;
 
 async function until(check: () => boolean): Promise<void> {
   const deadline = Date.now() + 5000;
@@ -90,6 +90,7 @@ function scenarios(base: () => string, events: () => LogEvent[]) {
       api: 'POST /v1/users/:id', method: 'POST', route: '/v1/users/:id', path: '/v1/users/42', status: 201,
       request_bytes: Buffer.byteLength(body), response_bytes: Buffer.byteLength(text),
       service: 'shop-api', instance: 'test-0', environment: 'test', trace_id: TRACE, span_id: PARENT, error_class: null,
+      protocol: 'http', region: 'eu-west-1', user_agent: 'curl/8',
     });
     expect(e.client_ip).toMatch(/127\.0\.0\.1/);
     expect(e.latency_us).toBeGreaterThan(0);

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { ApiLogger, resolveLoggerOptions, type LogEvent } from '../../producer/apiLogger.ts';
 import { prng, SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { EventValidator, isUuid } from '../../producer/validate.ts';
-import { apiCallTypeV1 } from '../../schemas/apiCall.ts';
+import { API_CALL_SCHEMA_V1, API_CALL_SCHEMA_V2, apiCallTypeV2 } from '../../schemas/apiCall.ts';
 
 function offlineLogger(extra: Partial<Parameters<typeof resolveLoggerOptions>[0]> = {}) {
   const options = resolveLoggerOptions({
@@ -39,12 +39,26 @@ describe('EventValidator', () => {
     ['wrong_type', 'attributes.n', (e: Record<string, unknown>) => (e['attributes'] = { n: 1 })],
     ['wrong_type', 'attributes', (e: Record<string, unknown>) => (e['attributes'] = ['a'])],
     ['oversized', '', (e: Record<string, unknown>) => (e['error_message'] = 'é'.repeat(3000))],
+    // Fields of schema version 2 (the latest, which the validator checks by default).
+    ['wrong_type', 'protocol', (e: Record<string, unknown>) => (e['protocol'] = null)],
+    ['out_of_range', 'retry_attempt', (e: Record<string, unknown>) => (e['retry_attempt'] = -1)],
+    ['out_of_range', 'upstream_latency_us', (e: Record<string, unknown>) => (e['upstream_latency_us'] = 1.5)],
+    ['wrong_type', 'upstream_latency_us', (e: Record<string, unknown>) => (e['upstream_latency_us'] = '5')],
+    ['wrong_type', 'user_agent', (e: Record<string, unknown>) => (e['user_agent'] = 5)],
   ])('refuses %s (%s)', (reason, field, mutate) => {
     const e = valid() as unknown as Record<string, unknown>;
     mutate(e);
     expect(v.validate(e)).toBeLessThan(0);
     expect(v.lastReason).toBe(reason);
     expect(v.lastField).toBe(field);
+  });
+
+  test('version 2 fields: accepted when valid or null; a validator of version 1 does not look at them', () => {
+    const v2 = { ...valid(), protocol: 'h2', region: 'eu-west-1', retry_attempt: 2, upstream_latency_us: null, user_agent: 'curl/8' };
+    expect(new EventValidator({}, API_CALL_SCHEMA_V2).validate(v2)).toBeGreaterThan(0);
+    expect(new EventValidator({}, API_CALL_SCHEMA_V2).validate({ ...v2, upstream_latency_us: 1200 })).toBeGreaterThan(0);
+    const pinned = new EventValidator({}, API_CALL_SCHEMA_V1);
+    expect(pinned.validate({ ...v2, retry_attempt: -1 })).toBeGreaterThan(0);
   });
 
   test('counts UTF-8 bytes, not characters, near the limit', () => {
@@ -90,7 +104,8 @@ function junk(rand: () => number): unknown {
   }
 }
 
-const FIELDS = Object.keys(valid());
+/** Every field of the latest schema (what the logger checks and encodes by default). */
+const FIELDS = (JSON.parse(API_CALL_SCHEMA_V2) as { fields: { name: string }[] }).fields.map((f) => f.name);
 
 describe('log() fuzzed', () => {
   test('never throws, returns a boolean, counts every refusal, accepts only what Avro can encode', async () => {
@@ -125,7 +140,7 @@ describe('log() fuzzed', () => {
         const complete = Object.fromEntries(FIELDS.map((f) => [f, e[f]]));
         complete['event_id'] ??= '00000000-0000-4000-8000-000000000000';
         complete['ts'] ??= 0;
-        expect(apiCallTypeV1.isValid(complete)).toBe(true);
+        expect(apiCallTypeV2.isValid(complete)).toBe(true);
         expect(validator.validate(input)).toBeGreaterThanOrEqual(0);
       }
     }
@@ -136,7 +151,7 @@ describe('log() fuzzed', () => {
     expect(accepted).toBeGreaterThan(100); // some mutations keep events valid (e.g. deleting an optional field)
     expect(m.rejectedBy.unreadable).toBeGreaterThan(0);
     await logger.close();
-  });
+  }, 30_000); // 10,000 events through log() and the validator: ~3 s alone, over vitest's 5 s when the 2 cores are busy
 
   test('a throwing onReject callback does not reach the caller', () => {
     const logger = offlineLogger({ onReject: () => { throw new Error('callback'); } });
@@ -183,5 +198,7 @@ describe('options', () => {
     expect(() => resolveLoggerOptions({ brokers: ['a:1'], registry: 'http://r', topic: 'bad topic' })).toThrow(/topic/);
     expect(() => resolveLoggerOptions({ brokers: ['a:1'], registry: 'http://r', topic: 't', compression: 'zip' as never })).toThrow(/compression/);
     expect(() => resolveLoggerOptions({ brokers: ['a:1'], registry: 'http://r', topic: 't', hotKeys: { a: 0 } })).toThrow(/hotKeys\["a"\]/);
+    expect(() => resolveLoggerOptions({ brokers: ['a:1'], registry: 'http://r', topic: 't', schemaVersion: 3 as never })).toThrow(/schemaVersion must be 1 or 2/);
+    expect(resolveLoggerOptions({ brokers: ['a:1'], registry: 'http://r', topic: 't' }).schemaVersion).toBe(2);
   });
 });
