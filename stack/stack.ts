@@ -114,8 +114,9 @@ export async function downSecure(verbose = true): Promise<void> {
 }
 
 /**
- * Starts the local cluster (cluster.ts), each service unless it runs already: ZooKeeper first, then the three Kafka
- * nodes together (a quorum node is healthy only once a majority runs), the registry and the ClickHouse replicas.
+ * Starts the local cluster (cluster.ts), each service unless it runs already: ZooKeeper first and healthy (18.16 with
+ * replicated tables does not start without it: it exits, or hangs loading its tables), then the three Kafka nodes
+ * together (a quorum node is healthy only once a majority runs), the registry and the ClickHouse replicas.
  * Resolves when all are healthy; writes `.stack/cluster/env`.
  */
 export async function upCluster(options: UpOptions = {}): Promise<ClusterStack> {

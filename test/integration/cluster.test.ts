@@ -1,54 +1,54 @@
 /**
  * The local cluster (integration, `npm run stack -- up --cluster`, stack/cluster.ts): three KRaft Kafka nodes with
- * replicated topics, ZooKeeper, two ClickHouse 18.16 replicas. Started by this file when it does not run (and stopped
- * again at the end), used as it is when a developer's cluster runs.
+ * replicated topics, ZooKeeper, two ClickHouse 18.16 replicas (its registry is not needed: the stack's serves). Started
+ * by this file when they do not run (and stopped again at the end), used as they are when a developer's cluster runs.
  *
  * And the producer SDK across a leader change: a steady stream through createApiLogger (idempotent producer, acks
  * from all in-sync replicas, RF 3, min.insync.replicas 2) while the leader of a partition is SIGKILLed and started
  * again; every event is in the topic exactly once, and the SDK's metrics show the retries.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ConfigResourceTypes, type Admin, type PartitionMetadata } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
 import { createApiLogger } from '../../producer/apiLogger.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { ensureTopic } from '../../producer/topic.ts';
-import { apiCallTypeV1, type ApiCallEvent } from '../../schemas/apiCall.ts';
+import { apiCallTypeV2, type ApiCallEvent } from '../../schemas/apiCall.ts';
 import { HEADER_SIZE } from '../../schemas/wire.ts';
 import { createKafka } from '../../runtime/kafka.ts';
-import { CLUSTER_DIR, CLUSTER_MIN_INSYNC_REPLICAS, CLUSTER_REPLICATION_FACTOR, clusterStack } from '../../stack/cluster.ts';
-import { downCluster, startService, statusCluster, stopService, upCluster } from '../../stack/stack.ts';
-import { pidOf } from './clusterServices.ts';
-import { logger, uniqueName } from './pipeline.ts';
+import { CLUSTER_MIN_INSYNC_REPLICAS, CLUSTER_REPLICATION_FACTOR, writeClusterEnv, type ClusterStack } from '../../stack/cluster.ts';
+import { startService, statusCluster, stopService } from '../../stack/stack.ts';
+import { pidOf, useClusterServices, type ClusterServices } from './clusterServices.ts';
+import { logger, stack, uniqueName } from './pipeline.ts';
 import { waitFor } from './processes.ts';
 
-const cluster = clusterStack();
-let startedHere = false;
+let services: ClusterServices;
+let cluster: ClusterStack;
 let admin: Admin;
 
+// Not its registry (a third JVM to start): the stack's serves the SDK here.
 beforeAll(async () => {
-  startedHere = (await statusCluster()).every((s) => s.pid === undefined);
-  await upCluster({ verbose: false });
+  services = await useClusterServices((c) => [c.zookeeper, ...c.brokers, ...c.clickhouse]);
+  cluster = services.cluster;
   admin = createKafka({ brokers: [...cluster.endpoints.brokers], clientId: 'apilog-test', logger }).admin();
   await admin.connect();
 }, 240_000);
 
 afterAll(async () => {
   await admin?.disconnect();
-  if (startedHere) await downCluster({ verbose: false });
+  await services?.stop();
 }, 120_000);
 
 describe('the local cluster (integration)', () => {
-  it('up is idempotent: running services keep their pids; .stack/cluster/env names every broker and replica; status reports memory', async () => {
-    const before = await statusCluster();
-    expect(before.every((s) => s.healthy && s.pid !== undefined)).toBe(true);
-    await upCluster({ verbose: false });
-    const after = await statusCluster();
-    expect(after.map((s) => s.pid)).toEqual(before.map((s) => s.pid));
-    expect(after.every((s) => s.rss !== undefined && s.rss > 10 * 1048576)).toBe(true);
-    const env = readFileSync(join(CLUSTER_DIR, 'env'), 'utf8');
+  it('status reports each process with its memory; .stack/cluster/env names every broker and replica', async () => {
+    const rows = await statusCluster();
+    for (const service of [cluster.zookeeper, ...cluster.brokers, ...cluster.clickhouse]) {
+      const row = rows.find((r) => r.id === service.id)!;
+      expect(row).toMatchObject({ healthy: true, pid: pidOf(service) });
+      expect(row.rss).toBeGreaterThan(10 * 1048576);
+    }
+    const env = readFileSync(writeClusterEnv(cluster), 'utf8');
     expect(env).toMatch(/^KAFKA_BROKERS=127\.0\.0\.1:53092,127\.0\.0\.1:53192,127\.0\.0\.1:53292$/m);
     expect(env).toMatch(/^CLICKHOUSE_URL=http:\/\/127\.0\.0\.1:53123,http:\/\/127\.0\.0\.1:53223$/m);
     expect(env).toMatch(/^SCHEMA_REGISTRY_URL=http:\/\/127\.0\.0\.1:53081\/apis\/ccompat\/v7$/m);
@@ -136,7 +136,7 @@ describe('the producer SDK across a partition leader change (integration, local 
     const topic = uniqueName('it-cluster-leader');
     const kafka = createKafka({ brokers: [...cluster.endpoints.brokers], clientId: 'apilog-test', logger });
     await ensureTopic(kafka, { topic, partitions: 3 });
-    const sdk = await createApiLogger({ brokers: cluster.endpoints.brokers, registry: cluster.endpoints.registry, topic, retryMaxMs: 1000 });
+    const sdk = await createApiLogger({ brokers: cluster.endpoints.brokers, registry: stack().registry, topic, retryMaxMs: 1000 });
     const events: ApiCallEvent[] = new SyntheticEvents({ seed: 41, apis: 6 }).take(8000);
     // 400 events per second for 20 s; the leader of partition 0 is killed at 4 s and started again at 12 s.
     let next = 0;
@@ -164,7 +164,7 @@ describe('the producer SDK across a partition leader change (integration, local 
 
     const ids = new Map<string, number>();
     for (const value of await readAll(topic)) {
-      const id = (apiCallTypeV1.fromBuffer(value.subarray(HEADER_SIZE)) as ApiCallEvent).event_id;
+      const id = (apiCallTypeV2.fromBuffer(value.subarray(HEADER_SIZE)) as ApiCallEvent).event_id;
       ids.set(id, (ids.get(id) ?? 0) + 1);
     }
     const doubled = [...ids.values()].filter((n) => n > 1).length;

@@ -37,7 +37,11 @@ beforeAll(async () => {
   replicaB = new ClickHouseServerSink({ url: urlB });
 });
 
+/** Tables the tests made, dropped on both replicas at the end (their ZooKeeper nodes go with the last replica). */
+const tables: string[] = [];
+
 afterAll(async () => {
+  for (const table of tables) for (const replica of [replicaA, replicaB]) await replica?.command(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
   await replicaA?.close();
   await replicaB?.close();
   await services?.stop();
@@ -74,6 +78,7 @@ interface Scenario {
 async function scenario(name: string, events = N): Promise<Scenario> {
   const topic = uniqueName(`it-replicas-${name}`);
   const table = uniqueName(`replicas_${name}`);
+  tables.push(table);
   await produce(topic, new SyntheticEvents({ seed: 12, startMs: Date.UTC(2026, 10, 4) }).take(events), 1);
   await ensureTopic(kafkaClient(), { topic: deadLetterTopicFor(topic), partitions: 1 });
   const migrated = await run([...APILOG, 'migrate', '--clickhouse', `${urlA},${urlB}`, '--table', table]);
@@ -128,6 +133,7 @@ describe('migrations on the replicas of a shard (integration, local cluster)', (
 
   it('`apilog migrate` with every replica\'s URL: the table on each, one ZooKeeper path, recorded once; a replica down: nothing recorded until it is back', async () => {
     const table = uniqueName('replicas_migrate');
+    tables.push(table);
     const first = await migrate(table);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('legacy-replicated migration series');
@@ -145,6 +151,7 @@ describe('migrations on the replicas of a shard (integration, local cluster)', (
 
     // A replica down: the migration cannot run on every replica, so it is not recorded; once it is back, it is.
     const other = uniqueName('replicas_migrate_down');
+    tables.push(other);
     const b = services.cluster.clickhouse[1]!;
     const bringBack = await killNow(b, cleanup);
     const failed = await migrate(other);
@@ -224,6 +231,7 @@ describe('the consumer on several replicas (integration, local cluster)', () => 
 
   it('refuses URLs that do not serve one replicated table (inserts moving between them would split the rows)', async () => {
     const table = uniqueName('not_replicated');
+    tables.push(table);
     for (const url of [urlA, urlB]) expect((await run([...APILOG, 'migrate', '--clickhouse', url, '--table', table])).code).toBe(0);
     const s = { topic: uniqueName('it-replicas-refused'), table, group: uniqueName('group') };
     await produce(s.topic, new SyntheticEvents({ seed: 3 }).take(10), 1);

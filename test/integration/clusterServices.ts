@@ -17,20 +17,36 @@ export interface ClusterServices {
 
 export const pidOf = (service: Service) => livePid(pidFileOf(service.id), service.marker);
 
-/** Starts the services of the cluster that `pick` chooses, unless they run already. */
+/**
+ * Starts the services of the cluster that `pick` chooses, unless they run already: the JVMs first (launched together,
+ * not waited for one by one), then, once ZooKeeper is healthy, the ClickHouse servers (18.16 with replicated tables
+ * fails to start without it: it exits, or hangs loading its tables); then waits for all. `stop` stops the brokers
+ * together (one by one, the last one's controlled shutdown waits 30 s for a quorum that already left).
+ */
 export async function useClusterServices(pick: (cluster: ClusterStack) => readonly Service[]): Promise<ClusterServices> {
   const cluster = clusterStack();
   const services = pick(cluster);
   const started = services.filter((s) => pidOf(s) === undefined);
-  const launched = new Map<Service, Launched>();
-  for (const s of started) launched.set(s, await launchService(s, { verbose: false }));
-  for (const s of services) await awaitHealthy(s, { verbose: false }, launched.get(s));
-  return {
-    cluster,
-    async stop() {
-      for (const s of [...started].reverse()) await stopService(s);
-    },
+  const isClickHouse = (s: Service) => cluster.clickhouse.includes(s);
+  const stop = async () => {
+    const mine = [...started].reverse();
+    for (const s of mine.filter(isClickHouse)) await stopService(s);
+    await Promise.all(mine.filter((s) => cluster.brokers.includes(s)).map((s) => stopService(s)));
+    for (const s of mine.filter((s) => !isClickHouse(s) && !cluster.brokers.includes(s))) await stopService(s);
   };
+  try {
+    const launched = new Map<Service, Launched>();
+    for (const s of started.filter((s) => !isClickHouse(s))) launched.set(s, await launchService(s, { verbose: false }));
+    if (started.some(isClickHouse) && services.includes(cluster.zookeeper)) {
+      await awaitHealthy(cluster.zookeeper, { verbose: false }, launched.get(cluster.zookeeper));
+    }
+    for (const s of started.filter(isClickHouse)) launched.set(s, await launchService(s, { verbose: false }));
+    for (const s of services) await awaitHealthy(s, { verbose: false }, launched.get(s));
+  } catch (error) {
+    await stop(); // nothing of ours left running when the test cannot start
+    throw error;
+  }
+  return { cluster, stop };
 }
 
 /** SIGKILLs a service and starts it again (a crash and a supervisor's restart); resolves once it is healthy. */
