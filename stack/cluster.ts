@@ -50,6 +50,8 @@ export interface ClusterStack {
   readonly brokers: readonly Service[];
   readonly registry: Service;
   readonly clickhouse: readonly Service[];
+  /** What makes each ClickHouse server a replica (macros, ZooKeeper, `remote_servers`), in the order of `clickhouse`. */
+  readonly replicas: readonly ClickHouseReplica[];
   /** In start order: ZooKeeper, the brokers, the registry, the ClickHouse replicas. */
   readonly services: readonly Service[];
   readonly endpoints: {
@@ -93,21 +95,24 @@ export function clusterStack(): ClusterStack {
   const zookeeper = zookeeperService({ id: 'zookeeper-cluster', port: P.zookeeper });
   const registry = registryService({ id: 'registry-cluster', port: P.registry });
   const shard = P.clickhouseTcp.map((tcpPort) => ({ host: '127.0.0.1', tcpPort }));
-  const clickhouse = P.clickhouseHttp.map((httpPort, i) => {
-    const replica: ClickHouseReplica = {
+  const replicas = P.clickhouseHttp.map(
+    (_, i): ClickHouseReplica => ({
       shard: '01',
       replica: `r${i + 1}`,
       interserverPort: P.interserver[i]!,
       zookeeper: zookeeper.endpoint,
       cluster: { name: CLICKHOUSE_CLUSTER_NAME, shards: [shard] },
-    };
-    return clickhouseService({ id: `clickhouse-cluster-${i + 1}`, httpPort, tcpPort: P.clickhouseTcp[i]!, replica });
-  });
+    }),
+  );
+  const clickhouse = P.clickhouseHttp.map((httpPort, i) =>
+    clickhouseService({ id: `clickhouse-cluster-${i + 1}`, httpPort, tcpPort: P.clickhouseTcp[i]!, replica: replicas[i]! }),
+  );
   return {
     zookeeper,
     brokers,
     registry,
     clickhouse,
+    replicas,
     services: [zookeeper, ...brokers, registry, ...clickhouse],
     endpoints: {
       brokers: brokers.map((b) => b.endpoint),

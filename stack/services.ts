@@ -240,7 +240,7 @@ function secureBrokerConfig(security: KafkaSecurity, dir: string): string[] {
 }
 
 /** The replication lines of a cluster node's config. */
-function clusterMemberConfig(cluster: KafkaClusterMember): string[] {
+export function clusterMemberConfig(cluster: KafkaClusterMember): string[] {
   const rf = cluster.replicationFactor;
   const isr = cluster.minInsyncReplicas;
   return [
