@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { Kafka } from 'kafkajs';
 import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
-import { retrying } from '../consumer/backoff.ts';
+import { retrying } from '../runtime/backoff.ts';
 import { DEFAULT_TABLE, ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
 import { startHealthServer } from '../consumer/healthServer.ts';

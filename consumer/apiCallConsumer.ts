@@ -20,7 +20,7 @@ import type { Admin, Consumer, ConsumerRunConfig, EachBatchPayload, Kafka } from
 import { ApilogError, ConfigError, DecodeError, describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
-import { backoffDelay, retrying, wait, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, retrying, wait, type BackoffPolicy } from '../runtime/backoff.ts';
 import { ColumnsChangedError } from './clickhouseErrors.ts';
 import { ClickHouseRows } from './clickhouseRows.ts';
 import { DeadLetterWriter } from './deadLetters.ts';

@@ -36,7 +36,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ApilogError, DecodeError, describeError } from '../runtime/errors.ts';
-import { backoffDelay, isRetriable, retrying, wait, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, isRetriable, retrying, wait, type BackoffPolicy } from '../runtime/backoff.ts';
 import { RowsRejectedError } from './clickhouseErrors.ts';
 import type { DeadLetter } from './deadLetters.ts';
 import { cleanMetadata, intentMetadata, parseLedger, type LedgerRecord } from './ledger.ts';

@@ -26,6 +26,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka, Producer } from 'kafkajs';
+import { backoffDelay, type BackoffPolicy } from '../runtime/backoff.ts';
 import { ConfigError, describeError } from '../runtime/errors.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -279,11 +280,14 @@ export class ApiLogger {
   private readonly lastWarn = new Map<string, number>();
   private readonly suppressed = new Map<string, number>();
   private readonly batchScratch: LogEvent[] = [];
+  /** The sender's retries: not sooner than half the ceiling, so a loop against a broker that is down never spins. */
+  private readonly sendBackoff: BackoffPolicy;
 
   /** Use createApiLogger(). */
   constructor(options: ResolvedLoggerOptions, schemaId: number, private readonly spool: Spool | undefined) {
     this.o = options;
     this.schemaId = schemaId;
+    this.sendBackoff = { initialMs: options.retryInitialMs, maxMs: options.retryMaxMs, jitter: 'equal' };
     const schema = apiCallSchema(options.schemaVersion);
     this.validator = new EventValidator({ maxEventBytes: options.maxEventBytes, maxAttributes: options.maxAttributes }, schema.text);
     this.queue = new EventQueue(options.maxQueuedEvents, options.maxQueuedBytes);
@@ -624,7 +628,7 @@ export class ApiLogger {
         this.metricsState.retries++;
         this.degraded = true;
         this.warn('send_failed', `apilog: sending to Kafka failed, retrying: ${describeError(error)}`);
-        const delay = Math.min(this.o.retryMaxMs, this.o.retryInitialMs * 2 ** Math.min(attempt, 20)) * (0.5 + Math.random() / 2);
+        const delay = backoffDelay(this.sendBackoff, attempt + 1);
         const until = Date.now() + delay;
         while (Date.now() < until) {
           if (this.closing && Date.now() >= this.closeDeadline) return this.abandon(messages, fresh, fromSpool);
