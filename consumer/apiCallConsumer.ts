@@ -21,15 +21,15 @@ import { ApilogError, ConfigError, DecodeError, describeError } from '../runtime
 import type { Logger } from '../runtime/log.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
 import { backoffDelay, retrying, wait, type BackoffPolicy } from '../runtime/backoff.ts';
-import { ColumnsChangedError } from './clickhouseErrors.ts';
+import { ColumnsChangedError } from '../clickhouse/errors.ts';
 import { ClickHouseRows } from './clickhouseRows.ts';
 import { DeadLetterWriter } from './deadLetters.ts';
 import { prefetchSchemas, schemaIds } from './decoder.ts';
 import { ConsumerMetrics } from './metrics.ts';
 import { fetchSizes, resolveTuning, type ConsumerTuning, type ResolvedTuning } from './options.ts';
 import { PartitionIngest, PartitionLostError, ReformConflictError, type CommittedOffset, type CrashPoint, type IngestObserver, type PartitionLease } from './partitionIngest.ts';
-import { isLegacyServer } from './apiCallsTable.ts';
-import type { RowFormat, Sink } from './sink.ts';
+import { isLegacyServer } from '../clickhouse/apiCallsTable.ts';
+import type { RowFormat, Sink } from '../clickhouse/sink.ts';
 import { TableWriter } from './tableWriter.ts';
 
 export interface ApiCallConsumerOptions {

@@ -27,11 +27,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ApilogError } from '../runtime/errors.ts';
-import { isLegacyServer } from './apiCallsTable.ts';
-import { ColumnsChangedError, clickHouseCode } from './clickhouseErrors.ts';
+import { isLegacyServer } from '../clickhouse/apiCallsTable.ts';
+import { ColumnsChangedError, clickHouseCode } from '../clickhouse/errors.ts';
 import type { InsertAttempt, RowStore } from './partitionIngest.ts';
-import { quoteString } from './clickhouseServerSink.ts';
-import { checkColumnName, checkTableName, type RowLayout, type Sink } from './sink.ts';
+import { quoteString } from '../clickhouse/serverSink.ts';
+import { checkColumnName, checkTableName, type RowLayout, type Sink } from '../clickhouse/sink.ts';
 import type { StoredPage } from './storedOffsets.ts';
 
 /** An entry table and the column types it was created with. */

@@ -24,7 +24,7 @@ import type { Type } from 'avsc';
 import { DecodeError } from '../runtime/errors.ts';
 import { HEADER_SIZE } from '../schemas/wire.ts';
 import { misfit } from './rowWriter.ts';
-import type { RowLayout, TableColumn } from './sink.ts';
+import type { RowLayout, TableColumn } from '../clickhouse/sink.ts';
 import { C_ENUM, C_FIXED, C_INT, C_MAP, C_STRING, C_UUID, columnType, literalDefault, type ColumnType } from './rowBinaryColumns.ts';
 import { copyBytes, isNumeric, writeInt64, writeLeb, writeNumber, writeStringAs, writeValue, type ByteOut } from './rowBinaryValues.ts';
 

@@ -3,7 +3,7 @@
  * into a kind, width, range, Nullable flag, DateTime64 tick and Enum symbols; and a column's literal DEFAULT as a value.
  * No bytes are written here.
  */
-import type { TableColumn } from './sink.ts';
+import type { TableColumn } from '../clickhouse/sink.ts';
 import { INT_TYPES, unwrap } from './rowWriter.ts';
 
 export const C_INT = 0, C_FLOAT32 = 1, C_FLOAT64 = 2, C_BOOL = 3, C_STRING = 4, C_FIXED = 5, C_UUID = 6, C_DATETIME = 7,

@@ -5,10 +5,10 @@
  * and by every rollup alike.
  */
 import { describe, expect, it } from 'vitest';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
+import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
-import { MIGRATIONS_TABLE, appliedMigrations, loadMigrations, migrate, tableRetentionDays } from '../../schemas/migrations.ts';
+import { MIGRATIONS_TABLE, appliedMigrations, loadMigrations, migrate, tableRetentionDays } from '../../clickhouse/migrations.ts';
 import { embeddedClickHouse } from './embeddedClickHouse.ts';
 
 const sink = embeddedClickHouse('apilog-migrations-');

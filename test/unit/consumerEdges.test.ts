@@ -1,8 +1,8 @@
 /** The consumer's edges, offline: option validation, backoff, Kafka security from flags/env, ClickHouse error codes, batch bytes. */
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, retrying } from '../../runtime/backoff.ts';
-import { RowsRejectedError, classifyByCode } from '../../consumer/clickhouseErrors.ts';
-import { classifyClickHouseError } from '../../consumer/clickhouseServerSink.ts';
+import { RowsRejectedError, classifyByCode } from '../../clickhouse/errors.ts';
+import { classifyClickHouseError } from '../../clickhouse/serverSink.ts';
 import { DEFAULT_TUNING, resolveTuning } from '../../consumer/options.ts';
 import { PartitionBatch } from '../../consumer/partitionBatch.ts';
 import { kafkaSecurity, parseCrashAt } from '../../cli/consume.ts';

@@ -1,8 +1,8 @@
 /**
  * ClickHouse migrations: versioned SQL files applied in order, each recorded in `apilog_migrations`, so running
  * them again does nothing. Two series, because the engines differ:
- * - `clickhouse/migrations/NNNN_name.sql` for current ClickHouse (20.x and later; verified on the embedded engine),
- * - `clickhouse/migrations/legacy/NNNN_name.sql` for Debian's 18.16 server (no DateTime64, Map, TTL, codecs).
+ * - `schemas/clickhouse/migrations/NNNN_name.sql` for current ClickHouse (20.x and later; verified on the embedded engine),
+ * - `schemas/clickhouse/migrations/legacy/NNNN_name.sql` for Debian's 18.16 server (no DateTime64, Map, TTL, codecs).
  *
  * A file holds statements, each ending with `;` at the end of a line; `--` lines are comments. Placeholders:
  * `{table}` (the raw table; the rollups are `{table}_1m`, `{table}_1h`, `{table}_clients_1h`) and the retention
@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { ApilogError, ConfigError } from '../runtime/errors.ts';
-import { checkTableName, type Sink } from '../consumer/sink.ts';
+import { checkTableName, type Sink } from './sink.ts';
 
 export type Dialect = 'current' | 'legacy';
 
@@ -48,8 +48,8 @@ export const DEFAULT_RETENTION: Retention = { rawDays: 0, minuteDays: 0, hourDay
 export const MIGRATIONS_TABLE = 'apilog_migrations';
 
 const DIRECTORIES: Record<Dialect, URL> = {
-  current: new URL('./clickhouse/migrations/', import.meta.url),
-  legacy: new URL('./clickhouse/migrations/legacy/', import.meta.url),
+  current: new URL('../schemas/clickhouse/migrations/', import.meta.url),
+  legacy: new URL('../schemas/clickhouse/migrations/legacy/', import.meta.url),
 };
 
 /** Splits a migration file into statements: comment lines dropped, statements end with `;` at a line end. */

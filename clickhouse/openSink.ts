@@ -15,7 +15,7 @@ export async function openSink(target: string, options: { caCert?: Buffer; reque
     const { ChdbSink } = await import('./chdbSink.ts');
     return new ChdbSink(target);
   }
-  const { ClickHouseServerSink } = await import('./clickhouseServerSink.ts');
+  const { ClickHouseServerSink } = await import('./serverSink.ts');
   return new ClickHouseServerSink({
     url: target,
     ...(options.caCert !== undefined ? { caCert: options.caCert } : {}),

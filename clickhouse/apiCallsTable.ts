@@ -3,7 +3,7 @@
  * in schemas/clickhouse/migrations/ for the engine the sink speaks to: the current series on ClickHouse 20.x
  * and later (the embedded engine), the legacy series on Debian's 18.16 server.
  */
-import { migrate, type Dialect, type MigrateResult, type Retention } from '../schemas/migrations.ts';
+import { migrate, type Dialect, type MigrateResult, type Retention } from './migrations.ts';
 import type { Sink } from './sink.ts';
 
 export const DEFAULT_TABLE = 'api_calls';
