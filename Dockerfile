@@ -21,6 +21,7 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY cli ./cli
 COPY consumer ./consumer
+COPY clickhouse ./clickhouse
 COPY producer ./producer
 COPY runtime ./runtime
 COPY schemas ./schemas
@@ -41,6 +42,7 @@ COPY package.json ./
 COPY bin ./bin
 COPY cli ./cli
 COPY consumer ./consumer
+COPY clickhouse ./clickhouse
 COPY producer ./producer
 COPY runtime ./runtime
 COPY schemas ./schemas

@@ -6,9 +6,9 @@
  * row number, so a given (count, start) always produces the same rows (event ids included).
  * Kafka coordinates: partition = API index mod 6 (the topic is keyed by API), offset = row number.
  */
-import type { Sink } from '../consumer/sink.ts';
-import { quoteString } from '../consumer/clickhouseServerSink.ts';
-import { checkTableName } from '../consumer/sink.ts';
+import type { Sink } from '../clickhouse/sink.ts';
+import { quoteString } from '../clickhouse/serverSink.ts';
+import { checkTableName } from '../clickhouse/sink.ts';
 import { apiCatalogue } from '../producer/syntheticEvents.ts';
 
 export interface GenerateOptions {

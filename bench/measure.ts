@@ -1,5 +1,5 @@
 /** Small measuring helpers shared by the ClickHouse benchmarks. */
-import type { Sink } from '../consumer/sink.ts';
+import type { Sink } from '../clickhouse/sink.ts';
 
 /** The fastest of `runs` runs, in milliseconds (the first run warms caches and is counted too). */
 export async function bestOf(runs: number, run: () => Promise<unknown>): Promise<number> {

@@ -11,13 +11,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { ChdbSink } from '../consumer/chdbSink.ts';
+import { ChdbSink } from '../clickhouse/chdbSink.ts';
 import { PartitionBatch } from '../consumer/partitionBatch.ts';
 import type { RowEncoder } from '../consumer/rowBinary.ts';
 import { TableWriter } from '../consumer/tableWriter.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { apiCallTypeV1 } from '../schemas/apiCall.ts';
-import { migrate, type Dialect } from '../schemas/migrations.ts';
+import { migrate, type Dialect } from '../clickhouse/migrations.ts';
 import { frame } from '../schemas/wire.ts';
 
 const program = new Command('bench:row-encoding')

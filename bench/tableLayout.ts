@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ChdbSink } from '../consumer/chdbSink.ts';
-import { DEFAULT_RETENTION, loadMigrations, renderStatement } from '../schemas/migrations.ts';
+import { ChdbSink } from '../clickhouse/chdbSink.ts';
+import { DEFAULT_RETENTION, loadMigrations, renderStatement } from '../clickhouse/migrations.ts';
 import { loadGeneratedEvents } from './generateEvents.ts';
 import { bestOf, bytesOnDisk } from './measure.ts';
 

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
-import { ensureApiCallsTable } from '../consumer/apiCallsTable.ts';
+import { ensureApiCallsTable } from '../clickhouse/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
-import { isServerUrl } from '../consumer/openSink.ts';
+import { isServerUrl } from '../clickhouse/openSink.ts';
 import { createApiLogger } from '../producer/apiLogger.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
@@ -18,7 +18,7 @@ import { LOCAL_CLICKHOUSE_SERVER_URL } from '../stack/endpoints.ts';
 import type { ServiceName } from '../stack/services.ts';
 import { status, up } from '../stack/stack.ts';
 import type { Command } from 'commander';
-import { DEFAULT_TABLE } from '../consumer/apiCallsTable.ts';
+import { DEFAULT_TABLE } from '../clickhouse/apiCallsTable.ts';
 import { positiveInt } from './arguments.ts';
 import { registryFor, resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags, type Endpoints } from './endpoints.ts';
 import { preflight } from './preflight.ts';

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { z } from 'zod';
-import { openSink } from '../consumer/openSink.ts';
-import type { Sink } from '../consumer/sink.ts';
+import { openSink } from '../clickhouse/openSink.ts';
+import type { Sink } from '../clickhouse/sink.ts';
 import { SchemaRegistryClient, type RegistryAuth } from '../schemas/registry.ts';
 import {
   DEFAULT_TOPIC,

@@ -4,9 +4,9 @@
  * and servers 20.x+ take the current series, Debian's 18.16 the legacy one. `--status` only reports.
  */
 import type { Command } from 'commander';
-import { DEFAULT_TABLE, dialectOf } from '../consumer/apiCallsTable.ts';
+import { DEFAULT_TABLE, dialectOf } from '../clickhouse/apiCallsTable.ts';
 import { ConfigError } from '../runtime/errors.ts';
-import { appliedMigrations, loadMigrations, migrate, tableRetentionDays, type Retention } from '../schemas/migrations.ts';
+import { appliedMigrations, loadMigrations, migrate, tableRetentionDays, type Retention } from '../clickhouse/migrations.ts';
 import { positiveInt } from './arguments.ts';
 import { resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { preflight } from './preflight.ts';

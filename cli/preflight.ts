@@ -5,8 +5,8 @@
 import { ConfigError, UnreachableError, describeError, type Component } from '../runtime/errors.ts';
 import { reachKafka, type KafkaTarget } from '../runtime/kafka.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
-import { clickHouseCode } from '../consumer/clickhouseErrors.ts';
-import type { Sink } from '../consumer/sink.ts';
+import { clickHouseCode } from '../clickhouse/errors.ts';
+import type { Sink } from '../clickhouse/sink.ts';
 
 async function within(component: Component, address: string, ms: number, check: () => Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -4,8 +4,8 @@
  * default or on raw rows with --raw, over --window ending now (or --from/--to).
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEFAULT_TABLE } from '../consumer/apiCallsTable.ts';
-import type { QueryParams, Sink } from '../consumer/sink.ts';
+import { DEFAULT_TABLE } from '../clickhouse/apiCallsTable.ts';
+import type { QueryParams, Sink } from '../clickhouse/sink.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { dateTimeParam, forTable, loadAnalystQueries, parseWindow, windowParams } from '../schemas/analystQueries.ts';
 import { resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags } from './endpoints.ts';

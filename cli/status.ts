@@ -5,10 +5,10 @@
  * A table for people, or `--json`. Joins no group and changes nothing.
  */
 import type { Command } from 'commander';
-import { DEFAULT_TABLE } from '../consumer/apiCallsTable.ts';
+import { DEFAULT_TABLE } from '../clickhouse/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../consumer/deadLetters.ts';
 import { readGroupStatus, type GroupStatus, type PartitionStatus } from '../consumer/groupStatus.ts';
-import { checkTableName } from '../consumer/sink.ts';
+import { checkTableName } from '../clickhouse/sink.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { resolveEndpoints, sinkFor, withEndpoints, type EndpointFlags } from './endpoints.ts';
 import { kafkaSecurity, withKafkaSecurity, type SecurityFlags } from './kafkaSecurity.ts';

@@ -20,17 +20,17 @@ import type { Admin, Consumer, ConsumerRunConfig, EachBatchPayload, Kafka } from
 import { ApilogError, ConfigError, DecodeError, describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
-import { backoffDelay, retrying, wait, type BackoffPolicy } from './backoff.ts';
-import { ColumnsChangedError } from './clickhouseErrors.ts';
-import { ClickHouseReplicas } from './clickhouseReplicas.ts';
+import { backoffDelay, retrying, wait, type BackoffPolicy } from '../runtime/backoff.ts';
+import { ColumnsChangedError } from '../clickhouse/errors.ts';
+import { ClickHouseReplicas } from '../clickhouse/replicas.ts';
 import { ClickHouseRows } from './clickhouseRows.ts';
 import { DeadLetterWriter } from './deadLetters.ts';
 import { prefetchSchemas, schemaIds } from './decoder.ts';
 import { ConsumerMetrics } from './metrics.ts';
 import { fetchSizes, resolveTuning, type ConsumerTuning, type ResolvedTuning } from './options.ts';
 import { PartitionIngest, PartitionLostError, ReformConflictError, type CommittedOffset, type CrashPoint, type IngestObserver, type PartitionLease } from './partitionIngest.ts';
-import { isLegacyServer } from './apiCallsTable.ts';
-import type { RowFormat, Sink } from './sink.ts';
+import { isLegacyServer } from '../clickhouse/apiCallsTable.ts';
+import type { RowFormat, Sink } from '../clickhouse/sink.ts';
 import { TableWriter } from './tableWriter.ts';
 
 export interface ApiCallConsumerOptions {

@@ -43,12 +43,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ApilogError, ConfigError } from '../runtime/errors.ts';
-import { isLegacyServer } from './apiCallsTable.ts';
-import { ColumnsChangedError, clickHouseCode } from './clickhouseErrors.ts';
-import { ClickHouseReplicas } from './clickhouseReplicas.ts';
+import { isLegacyServer } from '../clickhouse/apiCallsTable.ts';
+import { ColumnsChangedError, clickHouseCode } from '../clickhouse/errors.ts';
+import { ClickHouseReplicas } from '../clickhouse/replicas.ts';
 import type { InsertAttempt, RowStore } from './partitionIngest.ts';
-import { quoteString } from './clickhouseServerSink.ts';
-import { checkColumnName, checkTableName, type QueryParams, type RowLayout, type Sink } from './sink.ts';
+import { quoteString } from '../clickhouse/serverSink.ts';
+import { checkColumnName, checkTableName, type QueryParams, type RowLayout, type Sink } from '../clickhouse/sink.ts';
 import type { StoredPage } from './storedOffsets.ts';
 
 /** An entry table and the column types it was created with. */

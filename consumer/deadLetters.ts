@@ -4,7 +4,7 @@
  */
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { DecodeError } from '../runtime/errors.ts';
-import type { RowLayout } from './sink.ts';
+import type { RowLayout } from '../clickhouse/sink.ts';
 
 export interface DeadLetter {
   readonly topic: string;

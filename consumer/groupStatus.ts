@@ -11,7 +11,7 @@ import kafkajs, { type Admin } from 'kafkajs';
 import { z } from 'zod';
 import { ConfigError } from '../runtime/errors.ts';
 import { parseLedger } from './ledger.ts';
-import { checkTableName, type Sink } from './sink.ts';
+import { checkTableName, type Sink } from '../clickhouse/sink.ts';
 
 // kafkajs is CommonJS: its helpers are reached through the default export (see runtime/kafka.ts).
 const { AssignerProtocol } = kafkajs;

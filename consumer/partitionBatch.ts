@@ -8,7 +8,7 @@
  */
 import type { DeadLetter } from './deadLetters.ts';
 import type { ByteOut, RowEncoder } from './rowBinary.ts';
-import type { RowLayout } from './sink.ts';
+import type { RowLayout } from '../clickhouse/sink.ts';
 
 export class PartitionBatch implements ByteOut {
   /** The rows' bytes, [0, bytes); a row encoder writes at `bytes` after `reserve` (ByteOut). */

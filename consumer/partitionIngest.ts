@@ -36,13 +36,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ApilogError, DecodeError, describeError } from '../runtime/errors.ts';
-import { backoffDelay, isRetriable, retrying, wait, type BackoffPolicy } from './backoff.ts';
-import { RowsRejectedError } from './clickhouseErrors.ts';
+import { backoffDelay, isRetriable, retrying, wait, type BackoffPolicy } from '../runtime/backoff.ts';
+import { RowsRejectedError } from '../clickhouse/errors.ts';
 import type { DeadLetter } from './deadLetters.ts';
 import { cleanMetadata, intentMetadata, parseLedger, type LedgerRecord } from './ledger.ts';
 import { PartitionBatch } from './partitionBatch.ts';
 import type { RowEncoder } from './rowBinary.ts';
-import type { RowLayout } from './sink.ts';
+import type { RowLayout } from '../clickhouse/sink.ts';
 import { StoredOffsets, type StoredOffsetsSource } from './storedOffsets.ts';
 
 /** How one insert is sent (see ClickHouseRows). */

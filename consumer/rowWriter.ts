@@ -7,7 +7,7 @@
  * Hot path: one string per row, built by concatenation; no per-row objects.
  */
 import { DecodeError } from '../runtime/errors.ts';
-import type { RowLayout, TableColumn } from './sink.ts';
+import type { RowLayout, TableColumn } from '../clickhouse/sink.ts';
 
 type Encoder = (value: unknown, column: string) => string;
 

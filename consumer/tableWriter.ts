@@ -17,7 +17,7 @@ import { frameSchemaId } from '../schemas/wire.ts';
 import { decodeFramed } from './decoder.ts';
 import { compileRowBinary, type ByteOut, type RowEncoder } from './rowBinary.ts';
 import { RowWriter, type RowWriterOptions } from './rowWriter.ts';
-import type { RowLayout, TableColumn } from './sink.ts';
+import type { RowLayout, TableColumn } from '../clickhouse/sink.ts';
 
 /** Writer schemas by id, as the registry client caches them. */
 export interface WriterSchemas {

@@ -4,7 +4,7 @@
  * acks from all in-sync replicas, one request per partition (partitionedSend.ts), retried until acknowledged.
  */
 import kafkajs, { CompressionTypes, Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
-import { backoffDelay, isRetriable, wait, type BackoffPolicy } from '../consumer/backoff.ts';
+import { backoffDelay, isRetriable, wait, type BackoffPolicy } from '../runtime/backoff.ts';
 import { API_CALL_SCHEMA_V1, type ApiCallEvent, apiCallTypeV1, valueSubject } from '../schemas/apiCall.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
 import { FramedEncoder } from '../schemas/wire.ts';

@@ -8,7 +8,7 @@
  * through LEADER_NOT_AVAILABLE only and throws that answer, so ensureTopic creates without it and does the waiting.
  */
 import type { Admin, Kafka } from 'kafkajs';
-import { retrying, type BackoffPolicy, type RetryHooks } from '../consumer/backoff.ts';
+import { retrying, type BackoffPolicy, type RetryHooks } from '../runtime/backoff.ts';
 import { ApilogError, ConfigError, describeError } from '../runtime/errors.ts';
 
 export interface TopicSpec {

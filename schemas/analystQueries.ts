@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ApilogError, ConfigError } from '../runtime/errors.ts';
-import { checkTableName } from '../consumer/sink.ts';
+import { checkTableName } from '../clickhouse/sink.ts';
 
 export type QuerySource = 'rollup' | 'raw';
 

@@ -4,7 +4,7 @@
  * (sums merged across its parts): requests, errors, status classes, bytes, latency sums and maxima. Used by the crash
  * test's verdict and the rollup tests. A group missing on either side counts as a mismatch.
  */
-import { checkTableName, type Sink } from '../consumer/sink.ts';
+import { checkTableName, type Sink } from '../clickhouse/sink.ts';
 
 export interface RollupCheck {
   /** Groups that differ, per rollup. */

@@ -9,11 +9,11 @@ import { expect } from 'vitest';
 import { ClickHouseRows } from '../consumer/clickhouseRows.ts';
 import { PartitionBatch } from '../consumer/partitionBatch.ts';
 import type { RowEncoder } from '../consumer/rowBinary.ts';
-import type { Sink, TableColumn } from '../consumer/sink.ts';
+import type { Sink, TableColumn } from '../clickhouse/sink.ts';
 import { TableWriter } from '../consumer/tableWriter.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { apiCallTypeV1, apiCallTypeV2, type ApiCallEvent, type ApiCallEventV2 } from '../schemas/apiCall.ts';
-import { migrate, type Dialect } from '../schemas/migrations.ts';
+import { migrate, type Dialect } from '../clickhouse/migrations.ts';
 import { frame } from '../schemas/wire.ts';
 import { DecodeError } from '../runtime/errors.ts';
 

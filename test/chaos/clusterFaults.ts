@@ -6,7 +6,7 @@
  * the same rows.
  */
 import type { Admin } from 'kafkajs';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import type { ClusterStack } from '../../stack/cluster.ts';
 import { livePid } from '../../stack/processes.ts';
 import { pidFileOf, type Service } from '../../stack/services.ts';

@@ -10,9 +10,9 @@
  * sends it whole: B's insert is the same block, whose id is in ZooKeeper, and is dropped.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
-import type { Sink } from '../../consumer/sink.ts';
+import type { Sink } from '../../clickhouse/sink.ts';
 import type { Service } from '../../stack/services.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { ensureTopic } from '../../producer/topic.ts';

@@ -14,8 +14,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
 import { ApiCallProducer } from '../../producer/apiCallProducer.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';

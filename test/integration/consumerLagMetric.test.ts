@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ApiCallConsumer } from '../../consumer/apiCallConsumer.ts';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { ensureTopic } from '../../producer/topic.ts';

@@ -9,8 +9,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { ensureTopic } from '../../producer/topic.ts';

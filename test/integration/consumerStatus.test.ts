@@ -8,10 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiCallConsumer } from '../../consumer/apiCallConsumer.ts';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
+import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
 import { readGroupStatus, type GroupStatus, type StatusOptions } from '../../consumer/groupStatus.ts';
-import { openSink } from '../../consumer/openSink.ts';
+import { openSink } from '../../clickhouse/openSink.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { ensureTopic } from '../../producer/topic.ts';
 import { ConfigError } from '../../runtime/errors.ts';

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ChdbSink } from '../../consumer/chdbSink.ts';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
-import type { Sink } from '../../consumer/sink.ts';
+import { ChdbSink } from '../../clickhouse/chdbSink.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
+import type { Sink } from '../../clickhouse/sink.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { byEventId, consumeInto, produce, readBack, stack, uniqueName } from './pipeline.ts';
 

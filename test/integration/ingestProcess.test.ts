@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { PROJECT_ROOT } from '../../stack/endpoints.ts';
 import { consumeInto, kafkaClient, readBack, stack, uniqueName } from './pipeline.ts';
 import { APILOG, freePort, run, start, waitFor } from './processes.ts';

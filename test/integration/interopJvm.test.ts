@@ -6,7 +6,7 @@
  * stores every event once, intact, and the Java client's default partitioner puts each API where the SDK does.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { partitionForKey } from '../../producer/murmur2.ts';
 import { ensureTopic } from '../../producer/topic.ts';
 import { valueSubject, type ApiCallEvent } from '../../schemas/apiCall.ts';

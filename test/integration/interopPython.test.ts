@@ -9,7 +9,7 @@
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { createApiLogger } from '../../producer/apiLogger.ts';
 import { partitionForKey } from '../../producer/murmur2.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';

@@ -5,7 +5,7 @@
  * nothing is committed or stored past it.
  */
 import { describe, expect, it } from 'vitest';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { createApiLogger } from '../../producer/apiLogger.ts';
 import { partitionForKey } from '../../producer/murmur2.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';

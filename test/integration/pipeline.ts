@@ -2,9 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { ApiCallConsumer } from '../../consumer/apiCallConsumer.ts';
-import { ensureApiCallsTable, isLegacyServer } from '../../consumer/apiCallsTable.ts';
+import { ensureApiCallsTable, isLegacyServer } from '../../clickhouse/apiCallsTable.ts';
 import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
-import type { Sink } from '../../consumer/sink.ts';
+import type { Sink } from '../../clickhouse/sink.ts';
 import { ApiCallProducer } from '../../producer/apiCallProducer.ts';
 import { ensureTopic } from '../../producer/topic.ts';
 import { createKafka } from '../../runtime/kafka.ts';

@@ -5,7 +5,7 @@
  * except where 18.16's JSONEachRow is wrong: it ignores a column's DEFAULT for a field the record lacks.
  */
 import { afterAll, describe, it } from 'vitest';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { sameRowsBothWays } from '../rowBinarySameRows.ts';
 import { stack, uniqueName } from './pipeline.ts';
 

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { ensureTopic } from '../../producer/topic.ts';
 import { PROJECT_ROOT } from '../../stack/endpoints.ts';
 import { consumeInto, kafkaClient, stack, uniqueName } from './pipeline.ts';

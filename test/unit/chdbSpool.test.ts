@@ -1,12 +1,12 @@
 /**
- * The embedded sink's RowBinary spool (consumer/chdbSink.ts): bodies wait in the data directory, which chdb locks to
+ * The embedded sink's RowBinary spool (clickhouse/chdbSink.ts): bodies wait in the data directory, which chdb locks to
  * one process; what a process killed mid-insert left there is cleared when the directory is opened again, and
  * closing removes the spool.
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ChdbSink } from '../../consumer/chdbSink.ts';
+import { ChdbSink } from '../../clickhouse/chdbSink.ts';
 import { embeddedClickHouse } from './embeddedClickHouse.ts';
 
 const sink = embeddedClickHouse('apilog-chdb-spool-');

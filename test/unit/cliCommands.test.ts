@@ -52,7 +52,7 @@ describe('apilog loads what it uses', { timeout: 30_000 }, () => {
     const loaded = packagesLoadedBy(`
       const { buildProgram } = await import('./cli/commands.ts');
       await buildProgram(['consume', '--clickhouse', 'http://127.0.0.1:8123']);
-      const { openSink } = await import('./consumer/openSink.ts');
+      const { openSink } = await import('./clickhouse/openSink.ts');
       await (await openSink('http://127.0.0.1:8123')).close();`);
     expect(loaded).toEqual(expect.arrayContaining(['kafkajs', '@clickhouse/client']));
     expect(loaded.filter((name) => name === 'chdb' || name.startsWith('@chdb/'))).toEqual([]);

@@ -10,10 +10,10 @@
  * - rows encoded for other column types get a new entry, or ColumnsChangedError when the table cannot take them.
  */
 import { describe, expect, it } from 'vitest';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
-import { ColumnsChangedError } from '../../consumer/clickhouseErrors.ts';
+import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
+import { ColumnsChangedError } from '../../clickhouse/errors.ts';
 import { ClickHouseRows, EntryFencedError } from '../../consumer/clickhouseRows.ts';
-import type { RowLayout } from '../../consumer/sink.ts';
+import type { RowLayout } from '../../clickhouse/sink.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 import { checkRollups } from '../rollupCheck.ts';

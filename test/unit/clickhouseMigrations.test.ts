@@ -5,10 +5,10 @@
  * and by every rollup alike.
  */
 import { describe, expect, it } from 'vitest';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
+import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
-import { DEFAULT_RETENTION, MIGRATIONS_TABLE, appliedMigrations, loadMigrations, migrate, renderStatement, tableRetentionDays, zookeeperPath } from '../../schemas/migrations.ts';
+import { DEFAULT_RETENTION, MIGRATIONS_TABLE, appliedMigrations, loadMigrations, migrate, renderStatement, tableRetentionDays, zookeeperPath } from '../../clickhouse/migrations.ts';
 import { embeddedClickHouse } from './embeddedClickHouse.ts';
 
 const sink = embeddedClickHouse('apilog-migrations-');

@@ -1,9 +1,9 @@
-/** `--clickhouse` with several URLs: the replicas of one shard (consumer/openSink.ts, consumer/clickhouseReplicas.ts). No services. */
+/** `--clickhouse` with several URLs: the replicas of one shard (clickhouse/openSink.ts, clickhouse/replicas.ts). No services. */
 import { describe, expect, it } from 'vitest';
-import { ChdbSink } from '../../consumer/chdbSink.ts';
-import { ClickHouseReplicas } from '../../consumer/clickhouseReplicas.ts';
-import { ClickHouseServerSink } from '../../consumer/clickhouseServerSink.ts';
-import { openSink, serverUrls } from '../../consumer/openSink.ts';
+import { ChdbSink } from '../../clickhouse/chdbSink.ts';
+import { ClickHouseReplicas } from '../../clickhouse/replicas.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
+import { openSink, serverUrls } from '../../clickhouse/openSink.ts';
 import { ConfigError } from '../../runtime/errors.ts';
 
 describe('ClickHouse URLs', () => {

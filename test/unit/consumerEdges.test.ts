@@ -1,8 +1,8 @@
 /** The consumer's edges, offline: option validation, backoff, Kafka security from flags/env, ClickHouse error codes, batch bytes. */
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, retrying } from '../../consumer/backoff.ts';
-import { RowsRejectedError, classifyByCode } from '../../consumer/clickhouseErrors.ts';
-import { classifyClickHouseError } from '../../consumer/clickhouseServerSink.ts';
+import { backoffDelay, retrying } from '../../runtime/backoff.ts';
+import { RowsRejectedError, classifyByCode } from '../../clickhouse/errors.ts';
+import { classifyClickHouseError } from '../../clickhouse/serverSink.ts';
 import { DEFAULT_TUNING, resolveTuning } from '../../consumer/options.ts';
 import { PartitionBatch } from '../../consumer/partitionBatch.ts';
 import { kafkaSecurity, parseCrashAt } from '../../cli/consume.ts';
@@ -25,6 +25,12 @@ describe('backoff', () => {
     const policy = { initialMs: 100, maxMs: 1000, random: () => 0.999 };
     expect([1, 2, 3, 4, 5, 9].map((a) => backoffDelay(policy, a))).toEqual([99, 199, 399, 799, 999, 999]);
     expect(backoffDelay({ ...policy, random: () => 0 }, 5)).toBe(0);
+  });
+
+  it('with equal jitter never waits less than half the ceiling (the SDK sender)', () => {
+    const policy = { initialMs: 100, maxMs: 1000, jitter: 'equal' as const };
+    expect([1, 2, 3, 4, 5].map((a) => backoffDelay({ ...policy, random: () => 0 }, a))).toEqual([50, 100, 200, 400, 500]);
+    expect(backoffDelay({ ...policy, random: () => 0.999 }, 9)).toBe(999);
   });
 
   it('retries retriable errors only, and lets a hook give up', async () => {

@@ -16,7 +16,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ApilogError, DecodeError } from '../../runtime/errors.ts';
-import { RowsRejectedError } from '../../consumer/clickhouseErrors.ts';
+import { RowsRejectedError } from '../../clickhouse/errors.ts';
 import type { DeadLetter } from '../../consumer/deadLetters.ts';
 import { CLEAN_METADATA, parseLedger } from '../../consumer/ledger.ts';
 import {

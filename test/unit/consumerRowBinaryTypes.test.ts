@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { ClickHouseRows } from '../../consumer/clickhouseRows.ts';
 import { PartitionBatch } from '../../consumer/partitionBatch.ts';
 import type { RowEncoder } from '../../consumer/rowBinary.ts';
-import type { RowFormat } from '../../consumer/sink.ts';
+import type { RowFormat } from '../../clickhouse/sink.ts';
 import { TableWriter } from '../../consumer/tableWriter.ts';
 import { prng } from '../../producer/syntheticEvents.ts';
 import { DecodeError } from '../../runtime/errors.ts';

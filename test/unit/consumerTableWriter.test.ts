@@ -6,10 +6,10 @@
  */
 import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
+import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
 import { ClickHouseRows } from '../../consumer/clickhouseRows.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
-import type { TableColumn } from '../../consumer/sink.ts';
+import type { TableColumn } from '../../clickhouse/sink.ts';
 import { schemaIds } from '../../consumer/decoder.ts';
 import { TableWriter } from '../../consumer/tableWriter.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';

@@ -4,8 +4,8 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import { ensureApiCallsTable } from '../../consumer/apiCallsTable.ts';
-import { ChdbSink } from '../../consumer/chdbSink.ts';
+import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
+import { ChdbSink } from '../../clickhouse/chdbSink.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
 import type { ApiCallEvent } from '../../schemas/apiCall.ts';
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveEndpoints } from '../../cli/endpoints.ts';
 import { ConfigError } from '../../runtime/errors.ts';
 import { LOCAL_CHDB_DIR, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL } from '../../stack/endpoints.ts';
-import { bindLiterals } from '../../consumer/clickhouseServerSink.ts';
+import { bindLiterals } from '../../clickhouse/serverSink.ts';
 
 const VARS = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'CLICKHOUSE_URL', 'APILOG_TOPIC'] as const;
 

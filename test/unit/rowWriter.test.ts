@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DecodeError } from '../../runtime/errors.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
-import type { TableColumn } from '../../consumer/sink.ts';
+import type { TableColumn } from '../../clickhouse/sink.ts';
 
 const col = (name: string, type: string, defaultKind = ''): TableColumn => ({ name, type, defaultKind });
 

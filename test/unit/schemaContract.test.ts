@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { API_CALL_SCHEMAS, API_CALL_SCHEMA_V1, API_CALL_SCHEMA_V2, apiCallTypeV1, apiCallTypeV2 } from '../../schemas/apiCall.ts';
 import { canRead, checkBackwardTransitive, undocumentedFields } from '../../schemas/compatibility.ts';
-import { DEFAULT_RETENTION, loadMigrations, renderStatement, splitStatements } from '../../schemas/migrations.ts';
+import { DEFAULT_RETENTION, loadMigrations, renderStatement, splitStatements } from '../../clickhouse/migrations.ts';
 import { forTable, loadAnalystQueries, parseAnalystQueries, parseWindow, windowParams } from '../../schemas/analystQueries.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
 

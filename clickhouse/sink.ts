@@ -1,6 +1,6 @@
 /**
  * Where rows go: one interface, two implementations — a ClickHouse server over HTTP
- * (clickhouseServerSink.ts) and the embedded engine in this process (chdbSink.ts).
+ * (serverSink.ts) and the embedded engine in this process (chdbSink.ts).
  */
 
 /** A column as DESCRIBE TABLE reports it. */

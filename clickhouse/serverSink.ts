@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
-import { ColumnsChangedError, classifyByCode } from './clickhouseErrors.ts';
+import { ColumnsChangedError, classifyByCode } from './errors.ts';
 import { checkColumnName, checkTableName, type InsertOptions, type QueryParams, type RowFormat, type Sink, type TableColumn } from './sink.ts';
 
 export interface ServerSinkOptions {

@@ -1,9 +1,9 @@
 /**
  * ClickHouse migrations: versioned SQL files applied in order, each recorded in `apilog_migrations`, so running
  * them again does nothing. Three series, because the engines differ:
- * - `clickhouse/migrations/NNNN_name.sql` for current ClickHouse (20.x and later; verified on the embedded engine),
- * - `clickhouse/migrations/legacy/NNNN_name.sql` for Debian's 18.16 server (no DateTime64, Map, TTL, codecs),
- * - `clickhouse/migrations/legacy-replicated/NNNN_name.sql` for the replicas of one shard of 18.16 servers
+ * - `schemas/clickhouse/migrations/NNNN_name.sql` for current ClickHouse (20.x and later; verified on the embedded engine),
+ * - `schemas/clickhouse/migrations/legacy/NNNN_name.sql` for Debian's 18.16 server (no DateTime64, Map, TTL, codecs),
+ * - `schemas/clickhouse/migrations/legacy-replicated/NNNN_name.sql` for the replicas of one shard of 18.16 servers
  *   (ReplicatedMergeTree; every statement runs on every replica, each migration is recorded once, in a replicated
  *   `apilog_migrations`). There is no replicated current series: no current server runs here to prove one.
  *
@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { ApilogError, ConfigError } from '../runtime/errors.ts';
-import { checkTableName, type Sink } from '../consumer/sink.ts';
+import { checkTableName, type Sink } from './sink.ts';
 
 export type Dialect = 'current' | 'legacy' | 'legacy-replicated';
 
@@ -51,9 +51,9 @@ export const DEFAULT_RETENTION: Retention = { rawDays: 0, minuteDays: 0, hourDay
 export const MIGRATIONS_TABLE = 'apilog_migrations';
 
 const DIRECTORIES: Record<Dialect, URL> = {
-  current: new URL('./clickhouse/migrations/', import.meta.url),
-  legacy: new URL('./clickhouse/migrations/legacy/', import.meta.url),
-  'legacy-replicated': new URL('./clickhouse/migrations/legacy-replicated/', import.meta.url),
+  current: new URL('../schemas/clickhouse/migrations/', import.meta.url),
+  legacy: new URL('../schemas/clickhouse/migrations/legacy/', import.meta.url),
+  'legacy-replicated': new URL('../schemas/clickhouse/migrations/legacy-replicated/', import.meta.url),
 };
 
 /** The replicas a replicated series runs on; `query` reads through any of them. */

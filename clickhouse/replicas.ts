@@ -3,14 +3,14 @@
  * to the replica in use, and a request that fails with a retriable error (the replica down, frozen past the request
  * timeout, its tables read-only because it lost ZooKeeper) moves the set on to the next replica for the requests that
  * follow. The failed request itself is not sent again here: its outcome is unknown, and what to do about it is the
- * exactly-once core's decision (partitionIngest.ts), which retries with backoff, and so reaches the next replica.
+ * exactly-once core's decision (consumer/partitionIngest.ts), which retries with backoff, and so reaches the next replica.
  *
  * Reads that must see everything any replica acknowledged (`everyReplica`) ask every replica: a replica that has not
- * fetched a part yet does not know it holds it (see clickhouseRows.ts, which requires the replicas to agree).
+ * fetched a part yet does not know it holds it (see consumer/clickhouseRows.ts, which requires the replicas to agree).
  */
 import { UnreachableError, describeError } from '../runtime/errors.ts';
-import { isRetriable } from './backoff.ts';
-import type { ClickHouseServerSink } from './clickhouseServerSink.ts';
+import { isRetriable } from '../runtime/backoff.ts';
+import type { ClickHouseServerSink } from './serverSink.ts';
 import type { InsertOptions, QueryParams, RowFormat, Sink, TableColumn } from './sink.ts';
 
 export interface ReplicaSwitch {

@@ -1,6 +1,6 @@
 /**
  * `--clickhouse` / CLICKHOUSE_URL: http(s)://… is a server, several comma-separated http(s)://… URLs are the replicas
- * of one shard (clickhouseReplicas.ts), anything else a directory for the embedded engine.
+ * of one shard (replicas.ts), anything else a directory for the embedded engine.
  * Each sink's module is imported only when it is opened: the embedded engine (chdb, ~540 MB of native library)
  * is never loaded by a command that talks to a server, nor the server's client by one that embeds the engine.
  */
@@ -33,7 +33,7 @@ export async function openSink(target: string, options: OpenSinkOptions = {}): P
     const { ChdbSink } = await import('./chdbSink.ts');
     return new ChdbSink(target);
   }
-  const { ClickHouseServerSink } = await import('./clickhouseServerSink.ts');
+  const { ClickHouseServerSink } = await import('./serverSink.ts');
   const servers = serverUrls(target).map(
     (url) =>
       new ClickHouseServerSink({
@@ -43,6 +43,6 @@ export async function openSink(target: string, options: OpenSinkOptions = {}): P
       }),
   );
   if (servers.length === 1) return servers[0]!;
-  const { ClickHouseReplicas } = await import('./clickhouseReplicas.ts');
+  const { ClickHouseReplicas } = await import('./replicas.ts');
   return new ClickHouseReplicas(servers);
 }

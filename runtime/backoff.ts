@@ -1,12 +1,18 @@
 /**
- * Retrying what may succeed later: exponential backoff with full jitter (delay uniform in [0, min(max, initial·2^n)]),
- * only for errors whose `retriable` flag says so. A programming error or bad input is thrown at once.
+ * Retrying what may succeed later, for every part of apilog (the consumer, the SDK's sender, the CLI's start-up):
+ * exponential backoff with jitter (full by default: delay uniform in [0, min(max, initial·2^n)]), only for errors
+ * whose `retriable` flag says so. A programming error or bad input is thrown at once.
  */
-import { ApilogError } from '../runtime/errors.ts';
+import { ApilogError } from './errors.ts';
 
 export interface BackoffPolicy {
   readonly initialMs: number;
   readonly maxMs: number;
+  /**
+   * `full`: uniform in [0, ceiling]; `equal`: uniform in [ceiling/2, ceiling], for a loop that must not come back at
+   * once (the SDK's sender against a broker that is down). @default 'full'
+   */
+  readonly jitter?: 'full' | 'equal';
   /** Uniform [0,1) source; injectable for tests. @default Math.random */
   readonly random?: () => number;
   /** Waits; injectable for tests. @default setTimeout */
@@ -35,7 +41,8 @@ export function isRetriable(error: unknown): boolean {
 
 export function backoffDelay(policy: BackoffPolicy, attempt: number): number {
   const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt - 1, 30));
-  return Math.floor((policy.random ?? Math.random)() * ceiling);
+  const r = (policy.random ?? Math.random)();
+  return Math.floor(policy.jitter === 'equal' ? ceiling * (0.5 + r / 2) : r * ceiling);
 }
 
 /** Runs `task` until it succeeds or throws a non-retriable error. Never gives up on retriable ones by itself. */

@@ -8,8 +8,8 @@ import { unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { ApilogError, UnreachableError, describeError } from '../runtime/errors.ts';
-import { classifyByCode } from './clickhouseErrors.ts';
-import { quoteString } from './clickhouseServerSink.ts';
+import { classifyByCode } from './errors.ts';
+import { quoteString } from './serverSink.ts';
 import { checkColumnName, checkTableName, type InsertOptions, type QueryParams, type RowFormat, type Sink, type TableColumn } from './sink.ts';
 
 export class ChdbSink implements Sink {

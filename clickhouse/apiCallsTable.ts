@@ -4,8 +4,8 @@
  * and later (the embedded engine), the legacy series on Debian's 18.16 server.
  */
 import { ConfigError } from '../runtime/errors.ts';
-import { migrate, type Dialect, type MigrateResult, type Retention } from '../schemas/migrations.ts';
-import { ClickHouseReplicas } from './clickhouseReplicas.ts';
+import { migrate, type Dialect, type MigrateResult, type Retention } from './migrations.ts';
+import { ClickHouseReplicas } from './replicas.ts';
 import type { Sink } from './sink.ts';
 
 export const DEFAULT_TABLE = 'api_calls';
