@@ -93,7 +93,10 @@ test('broker down 30 s: with the spool every event arrives exactly once; without
   await sleep(3000);
   clearInterval(tick);
 
-  for (const s of streams) expect(await s.logger.flush(60_000)).toBe(true);
+  // What the SDK counted, if a stream does not settle: the failure says which one and where it stands.
+  for (const [i, s] of streams.entries()) {
+    expect(await s.logger.flush(60_000), `stream ${i === 0 ? 'with' : 'without'} spool not flushed in 60 s: ${JSON.stringify(s.logger.metrics())}`).toBe(true);
+  }
   const [spooled, dropping] = [await streams[0]!.logger.close(), await streams[1]!.logger.close()];
 
   // With the spool: nothing refused, the outage went through the spool, every accepted event exactly once.
