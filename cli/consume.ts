@@ -110,6 +110,11 @@ export function registerConsume(program: Command): void {
         .choices(Object.keys(CODEC_IDS))
         .hideHelp(),
     )
+    .addHelpText(
+      'after',
+      '\nReplicas: --clickhouse http://replica-1:8123,http://replica-2:8123 (the replicas of one shard, a Replicated table on\n' +
+        'each; `apilog migrate` with the same list makes it). Inserts go to one replica and move to the next when it fails.',
+    )
     .action(async (flags: ConsumeFlags) => {
       process.exitCode = await runConsume(flags);
     });

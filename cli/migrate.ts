@@ -47,7 +47,7 @@ export function registerMigrate(program: Command): void {
           ...(flags.minuteTtlDays !== undefined ? { minuteDays: flags.minuteTtlDays } : {}),
           ...(flags.hourTtlDays !== undefined ? { hourDays: flags.hourTtlDays } : {}),
         };
-        if (dialect === 'legacy' && Object.keys(retention).length > 0) {
+        if (dialect !== 'current' && Object.keys(retention).length > 0) {
           throw new ConfigError(`ClickHouse ${await sink.version()} has no TTL: the --*-ttl-days options need 20.x or later`);
         }
         say(`ClickHouse ${await sink.version()} at ${sink.address}: ${dialect} migration series, table ${flags.table}`);

@@ -3,7 +3,9 @@
  * in schemas/clickhouse/migrations/ for the engine the sink speaks to: the current series on ClickHouse 20.x
  * and later (the embedded engine), the legacy series on Debian's 18.16 server.
  */
+import { ConfigError } from '../runtime/errors.ts';
 import { migrate, type Dialect, type MigrateResult, type Retention } from './migrations.ts';
+import { ClickHouseReplicas } from './replicas.ts';
 import type { Sink } from './sink.ts';
 
 export const DEFAULT_TABLE = 'api_calls';
@@ -14,9 +16,18 @@ export async function isLegacyServer(sink: Sink): Promise<boolean> {
   return major < 20;
 }
 
-/** Which migration series a sink takes. */
+/**
+ * Which migration series a sink takes: the replicated legacy series on the replicas of a shard of 18.16 servers
+ * (several URLs). ConfigError for replicas of current servers: there is no replicated current series yet.
+ */
 export async function dialectOf(sink: Sink): Promise<Dialect> {
-  return (await isLegacyServer(sink)) ? 'legacy' : 'current';
+  const legacy = await isLegacyServer(sink);
+  if (!(sink instanceof ClickHouseReplicas)) return legacy ? 'legacy' : 'current';
+  if (legacy) return 'legacy-replicated';
+  throw new ConfigError(
+    `ClickHouse ${await sink.version()} replicas at ${sink.address}: apilog has migrations for replicas of 18.x servers only ` +
+      '(no current server runs where they are tested); create the Replicated tables by hand and run `apilog consume` without --create-table',
+  );
 }
 
 export interface EnsureTableOptions {

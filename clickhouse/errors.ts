@@ -2,7 +2,8 @@
  * What a ClickHouse error means for the consumer. ClickHouse reports `Code: N. DB::Exception: …`; the code decides:
  * - data errors (a row does not parse or fit the column): the rows are rejected, retrying the same body never helps,
  *   so the batch is split to find the offending rows, which go to the dead-letter topic;
- * - transient server states (too many parts, memory limit, timeouts, table read-only during a restart): retriable;
+ * - transient server states (too many parts, memory limit, timeouts, table read-only during a restart, ZooKeeper
+ *   lost by a replicated table): retriable;
  * - anything else (unknown table, access denied, syntax): not retriable, the consumer stops without committing.
  */
 import { ApilogError } from '../runtime/errors.ts';
@@ -50,11 +51,14 @@ const TRANSIENT = new Set([
   202, // TOO_MANY_SIMULTANEOUS_QUERIES
   209, // SOCKET_TIMEOUT
   210, // NETWORK_ERROR
+  225, // NO_ZOOKEEPER (a replicated table's server has no ZooKeeper session yet)
   241, // MEMORY_LIMIT_EXCEEDED
   242, // TABLE_IS_READ_ONLY
   252, // TOO_MANY_PARTS
-  319, // UNKNOWN_STATUS_OF_INSERT
+  285, // TOO_FEW_LIVE_REPLICAS (a quorum insert while a replica is down)
+  319, // UNKNOWN_STATUS_OF_INSERT (ZooKeeper lost while a replicated insert committed: it may have landed)
   425, // SYSTEM_ERROR
+  999, // KEEPER_EXCEPTION (ZooKeeper connection loss or session expiry)
 ]);
 
 export function clickHouseCode(message: string): number | undefined {

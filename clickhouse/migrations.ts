@@ -1,8 +1,11 @@
 /**
  * ClickHouse migrations: versioned SQL files applied in order, each recorded in `apilog_migrations`, so running
- * them again does nothing. Two series, because the engines differ:
+ * them again does nothing. Three series, because the engines differ:
  * - `schemas/clickhouse/migrations/NNNN_name.sql` for current ClickHouse (20.x and later; verified on the embedded engine),
- * - `schemas/clickhouse/migrations/legacy/NNNN_name.sql` for Debian's 18.16 server (no DateTime64, Map, TTL, codecs).
+ * - `schemas/clickhouse/migrations/legacy/NNNN_name.sql` for Debian's 18.16 server (no DateTime64, Map, TTL, codecs),
+ * - `schemas/clickhouse/migrations/legacy-replicated/NNNN_name.sql` for the replicas of one shard of 18.16 servers
+ *   (ReplicatedMergeTree; every statement runs on every replica, each migration is recorded once, in a replicated
+ *   `apilog_migrations`). There is no replicated current series: no current server runs here to prove one.
  *
  * A file holds statements, each ending with `;` at the end of a line; `--` lines are comments. Placeholders:
  * `{table}` (the raw table; the rollups are `{table}_1m`, `{table}_1h`, `{table}_clients_1h`) and the retention
@@ -16,7 +19,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { ApilogError, ConfigError } from '../runtime/errors.ts';
 import { checkTableName, type Sink } from './sink.ts';
 
-export type Dialect = 'current' | 'legacy';
+export type Dialect = 'current' | 'legacy' | 'legacy-replicated';
 
 export interface Migration {
   readonly version: number;
@@ -50,7 +53,15 @@ export const MIGRATIONS_TABLE = 'apilog_migrations';
 const DIRECTORIES: Record<Dialect, URL> = {
   current: new URL('../schemas/clickhouse/migrations/', import.meta.url),
   legacy: new URL('../schemas/clickhouse/migrations/legacy/', import.meta.url),
+  'legacy-replicated': new URL('../schemas/clickhouse/migrations/legacy-replicated/', import.meta.url),
 };
+
+/** The replicas a replicated series runs on; `query` reads through any of them. */
+export interface Replicas extends Sink {
+  readonly replicas: readonly Sink[];
+}
+
+const isReplicas = (sink: Sink): sink is Replicas => Array.isArray((sink as Partial<Replicas>).replicas);
 
 /** Splits a migration file into statements: comment lines dropped, statements end with `;` at a line end. */
 export function splitStatements(text: string): string[] {
@@ -105,15 +116,26 @@ const TTL_EXPRESSIONS = {
 
 const ttlClause = (level: keyof typeof TTL_EXPRESSIONS, days: number) => (days === 0 ? '' : `TTL ${TTL_EXPRESSIONS[level](days)}`);
 
-/** Fills the placeholders of one statement. */
-export function renderStatement(statement: string, table: string, retention: Retention): string {
+/**
+ * The ZooKeeper path of a replicated table: `/clickhouse/tables/{shard}/<db>.<table>`, `{shard}` being each server's
+ * macro. The database is part of it, so tables of one name in two databases do not share a path.
+ */
+export function zookeeperPath(qualifiedTable: string): string {
+  if (!checkTableName(qualifiedTable).includes('.')) throw new ApilogError(`zookeeperPath needs a qualified table name (db.table), got ${qualifiedTable}`);
+  return `/clickhouse/tables/{shard}/${qualifiedTable}`;
+}
+
+/** Fills the placeholders of one statement. `qualified`: the table with its database, for `{zookeeper_path}`. */
+export function renderStatement(statement: string, table: string, retention: Retention, qualified?: string): string {
   checkRetention(retention);
+  if (statement.includes('{zookeeper_path}') && qualified === undefined) throw new ApilogError('a replicated statement needs the qualified table name');
   const rendered = statement
+    .replaceAll('{zookeeper_path}', qualified === undefined ? '{zookeeper_path}' : zookeeperPath(qualified))
     .replaceAll('{table}', checkTableName(table))
     .replaceAll('{raw_ttl}', ttlClause('raw', retention.rawDays))
     .replaceAll('{minute_ttl}', ttlClause('minute', retention.minuteDays))
     .replaceAll('{hour_ttl}', ttlClause('hour', retention.hourDays));
-  const left = /\{(table|[a-z_]+_ttl)\}/.exec(rendered);
+  const left = /\{(table|zookeeper_path|[a-z_]+_ttl)\}/.exec(rendered);
   if (left) throw new ApilogError(`migration statement has an unknown placeholder ${left[0]}`);
   return rendered;
 }
@@ -158,11 +180,26 @@ function migrationsTableFor(table: string): string {
 
 async function ensureMigrationsTable(sink: Sink, table: string): Promise<string> {
   const name = migrationsTableFor(table);
+  if (isReplicas(sink)) {
+    // On every replica, replicated: a migration is recorded once and every replica reads the record.
+    const qualified = await qualify(sink, name);
+    const sql = `CREATE TABLE IF NOT EXISTS ${name} (target String, version UInt32, name String, checksum String, applied_at DateTime DEFAULT now())
+     ENGINE = ReplicatedMergeTree('${zookeeperPath(qualified)}', '{replica}') ORDER BY (target, version)`;
+    await Promise.all(sink.replicas.map((replica) => replica.command(sql)));
+    return name;
+  }
   await sink.command(
     `CREATE TABLE IF NOT EXISTS ${name} (target String, version UInt32, name String, checksum String, applied_at DateTime DEFAULT now())
      ENGINE = MergeTree ORDER BY (target, version)`,
   );
   return name;
+}
+
+/** `db.table` as it is, `table` with the server's current database. */
+async function qualify(sink: Sink, table: string): Promise<string> {
+  if (checkTableName(table).includes('.')) return table;
+  const [row] = await sink.query<{ db: string }>('SELECT currentDatabase() AS db');
+  return `${row?.db ?? 'default'}.${table}`;
 }
 
 /** Migrations recorded for `table`, by version (a migration recorded twice by two concurrent runs counts once). */
@@ -178,6 +215,15 @@ export async function appliedMigrations(sink: Sink, table: string): Promise<Appl
 /** Applies the migrations of `options.dialect` that `table` has not had yet, in order. Safe to run again. */
 export async function migrate(sink: Sink, options: MigrateOptions): Promise<MigrateResult> {
   const table = checkTableName(options.table);
+  const replicated = options.dialect === 'legacy-replicated';
+  if (replicated !== isReplicas(sink)) {
+    throw new ConfigError(
+      replicated
+        ? `the ${options.dialect} series runs on every replica of a shard: give each replica's URL (comma-separated)`
+        : `several ClickHouse servers are replicas: the ${options.dialect} series is for one server`,
+    );
+  }
+  const qualified = replicated ? await qualify(sink, table) : undefined;
   const migrations = loadMigrations(options.dialect);
   const to = options.to ?? migrations.length;
   if (!Number.isInteger(to) || to < 0 || to > migrations.length) {
@@ -202,7 +248,11 @@ export async function migrate(sink: Sink, options: MigrateOptions): Promise<Migr
       continue;
     }
     for (const statement of migration.statements) {
-      const sql = renderStatement(statement, table, retention);
+      const sql = renderStatement(statement, table, retention, qualified);
+      if (isReplicas(sink)) {
+        await applyOnEveryReplica(sink, sql, migration.file);
+        continue;
+      }
       if (await columnAlreadyAdded(sink, sql)) continue;
       await sink.command(sql);
     }
@@ -212,6 +262,17 @@ export async function migrate(sink: Sink, options: MigrateOptions): Promise<Migr
   }
   const retentionChanges = options.dialect === 'current' && options.retention ? await applyRetention(sink, table, options.retention) : [];
   return { applied, skipped, retentionChanges };
+}
+
+/**
+ * Runs a statement of the replicated series on every replica (CREATE … IF NOT EXISTS: idempotent). An ALTER of a
+ * replicated table is replicated by ClickHouse itself, from one replica to the others as they catch up: a runner
+ * would have to send it once and wait for every replica to apply it before anything inserts the new columns. No
+ * migration of the series needs that yet, so it is refused rather than half done.
+ */
+async function applyOnEveryReplica(replicas: Replicas, sql: string, file: string): Promise<void> {
+  if (/^\s*ALTER\s/i.test(sql)) throw new ApilogError(`${file}: ALTER statements are not supported in the replicated series yet`);
+  await Promise.all(replicas.replicas.map((replica) => replica.command(sql)));
 }
 
 /**

@@ -22,6 +22,7 @@ import type { Logger } from '../runtime/log.ts';
 import type { SchemaRegistryClient } from '../schemas/registry.ts';
 import { backoffDelay, retrying, wait, type BackoffPolicy } from '../runtime/backoff.ts';
 import { ColumnsChangedError } from '../clickhouse/errors.ts';
+import { ClickHouseReplicas } from '../clickhouse/replicas.ts';
 import { ClickHouseRows } from './clickhouseRows.ts';
 import { DeadLetterWriter } from './deadLetters.ts';
 import { prefetchSchemas, schemaIds } from './decoder.ts';
@@ -123,6 +124,9 @@ export class ApiCallConsumer {
     const t = this.tuning;
     this.metrics = options.metrics ?? new ConsumerMetrics({ processMetrics: false });
     this.rows = new ClickHouseRows(options.sink, options.table);
+    if (options.sink instanceof ClickHouseReplicas) {
+      options.sink.onSwitch = (change) => options.logger.warn(change, 'ClickHouse: requests move to another replica');
+    }
     this.backoff = { initialMs: t.retryInitialMs, maxMs: t.retryMaxMs };
     this.deadLetters = new DeadLetterWriter(options.kafka, options.deadLetterTopic);
     this.admin = options.kafka.admin();
@@ -262,11 +266,14 @@ export class ApiCallConsumer {
       }
     }
     await this.rows.start();
+    const dedup = this.rows.deduplication;
     logger.info(
-      { table, deduplicates: this.rows.deduplicates, entries: this.rows.fences },
-      this.rows.deduplicates
+      { table, deduplication: dedup, entries: this.rows.fences },
+      dedup === 'token'
         ? 'inserts carry deduplication tokens: a batch sent again lands once in the table and its rollups'
-        : 'the table does not deduplicate inserts: a batch whose insert failed is completed from its stored offsets',
+        : dedup === 'content'
+          ? 'the replicated table drops a block it already has: a batch is only ever sent again whole and identical'
+          : 'the table does not deduplicate inserts: a batch whose insert failed is completed from its stored offsets',
     );
   }
 

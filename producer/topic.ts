@@ -15,7 +15,10 @@ export interface TopicSpec {
   readonly topic: string;
   /** @default 6 */
   readonly partitions?: number;
-  /** @default 1 (the local stack has one broker) */
+  /**
+   * Replicas of each partition. @default the broker's `default.replication.factor` (1 on the local stack's single
+   * broker, 3 on the local cluster), asked for with -1 (Kafka 2.4+, KIP-464)
+   */
   readonly replicationFactor?: number;
 }
 
@@ -53,7 +56,7 @@ async function create(admin: Admin, spec: TopicSpec): Promise<void> {
   // Resolves false when another client created it meanwhile: just as good.
   await admin.createTopics({
     waitForLeaders: false,
-    topics: [{ topic: spec.topic, numPartitions: spec.partitions ?? 6, replicationFactor: spec.replicationFactor ?? 1 }],
+    topics: [{ topic: spec.topic, numPartitions: spec.partitions ?? 6, replicationFactor: spec.replicationFactor ?? -1 }],
   });
 }
 

@@ -23,6 +23,16 @@ export interface KafkaOptions {
   readonly sasl?: KafkaConfig['sasl'];
   /** @default 5000 */
   readonly connectionTimeoutMs?: number;
+  /**
+   * How often kafkajs itself retries a failed request (connecting, metadata, and the clients' own requests) before it
+   * reports the failure. @default 8 (up to ~10 s apart)
+   */
+  readonly retries?: number;
+  /**
+   * Called when kafkajs's producer retries a failed send itself, with the number of retries it made before: it says
+   * so only in its log ("Failed to send messages", with `retryCount`), which is read here whatever the log level.
+   */
+  readonly onSendFailure?: (retryCount: number) => void;
 }
 
 /**
@@ -35,13 +45,29 @@ export function kafkaConfig(options: KafkaOptions): KafkaConfig {
     brokers: [...options.brokers],
     connectionTimeout: options.connectionTimeoutMs ?? 5000,
     requestTimeout: 30_000,
-    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
+    retry: { initialRetryTime: 300, retries: options.retries ?? 8, maxRetryTime: 10_000 },
     logLevel: options.logger ? kafkaLevelFor(options.logger) : logLevel.NOTHING,
   };
   if (options.logger) config.logCreator = kafkaLogCreator(options.logger);
+  if (options.onSendFailure) withSendFailures(config, options.onSendFailure);
   if (options.ssl !== undefined) config.ssl = options.ssl;
   if (options.sasl !== undefined) config.sasl = options.sasl;
   return config;
+}
+
+/** Lets kafkajs's error lines through to `onSendFailure` (and the configured logger only at its own level). */
+function withSendFailures(config: KafkaConfig, onSendFailure: (retryCount: number) => void): void {
+  const shown = config.logLevel ?? logLevel.NOTHING;
+  const forward = config.logCreator;
+  config.logLevel = Math.max(shown, logLevel.ERROR);
+  config.logCreator = (level) => {
+    const next = forward?.(level);
+    return (entry) => {
+      const { message, retryCount } = entry.log as { message: string; retryCount?: unknown };
+      if (entry.namespace === 'Producer' && typeof retryCount === 'number' && message.startsWith('Failed to send messages')) onSendFailure(retryCount);
+      if (next && entry.level <= shown) next(entry);
+    };
+  };
 }
 
 export function createKafka(options: KafkaOptions): Kafka {

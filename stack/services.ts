@@ -1,6 +1,7 @@
 /**
  * The local stack's services, started natively (no Docker): Apache Kafka in KRaft mode from Maven Central,
- * Apicurio Registry (Confluent-compatible API) from Maven Central, and Debian's ClickHouse server.
+ * Apicurio Registry (Confluent-compatible API) from Maven Central, and Debian's ClickHouse server; for the cluster
+ * (cluster.ts) also Apache ZooKeeper from Maven Central, which the Debian server replicates through.
  *
  * Each service knows how to install itself (cached under CACHE_DIR), prepare its data and config under
  * STACK_DIR, start, and answer a health probe. Starting and stopping go by pid file only.
@@ -8,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -25,13 +27,17 @@ import {
 
 export const KAFKA_VERSION = '3.9.1';
 export const APICURIO_VERSION = '3.0.9';
+export const ZOOKEEPER_VERSION = '3.8.4';
 
+/** The shared stack's services (`npm run stack -- up kafka` …). */
 export type ServiceName = 'kafka' | 'registry' | 'clickhouse';
 export const SERVICE_NAMES: readonly ServiceName[] = ['kafka', 'registry', 'clickhouse'];
+/** Every kind of service, the cluster's ZooKeeper included. */
+export type ServiceKind = ServiceName | 'zookeeper';
 
 export interface Service {
   /** Which kind of service this is. */
-  readonly name: ServiceName;
+  readonly name: ServiceKind;
   /** Names its pid file, log file and data directory: the kind for the shared stack, another id for a private instance. */
   readonly id: string;
   /** What clients connect to, for messages and the env file. */
@@ -108,6 +114,26 @@ function installAtomically(target: string, ready: string, fill: (partial: string
   return note;
 }
 
+/**
+ * Resolves a JVM service and its runtime dependencies from Maven Central into `lib` (cached): `mvn
+ * dependency:copy-dependencies` on stack/<pom>/pom.xml with `-D<property>=<version>`; `jar` proves it is done.
+ */
+function installMavenRuntime(spec: { name: string; pom: string; property: string; version: string; lib: string; jar: string }): string | undefined {
+  return installAtomically(spec.lib, join(spec.lib, spec.jar), (partial) => {
+    requireCommand('mvn', `needed to fetch ${spec.name} from Maven Central`);
+    run(
+      'mvn',
+      [
+        '-B', '-q', '-f', join(PROJECT_ROOT, 'stack', spec.pom, 'pom.xml'),
+        `-D${spec.property}=${spec.version}`,
+        'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${partial}`,
+      ],
+      `downloading ${spec.name} ${spec.version} from Maven Central`,
+    );
+    return `${spec.name} ${spec.version}: ${readdirSync(partial).length} jars`;
+  });
+}
+
 /** True when `url` answers 2xx (with `expectBody` in it); `caCert`: trust this CA for an https:// URL. */
 async function httpOk(url: string, expectBody?: string, caCert?: string): Promise<boolean> {
   if (caCert !== undefined && !existsSync(caCert)) return false;
@@ -138,6 +164,27 @@ export interface KafkaInstance {
   readonly controllerPort?: number;
   /** A SASL_SSL listener (SCRAM-SHA-512) instead of PLAINTEXT. @default none */
   readonly security?: KafkaSecurity;
+  /** One node of a multi-node cluster (cluster.ts) instead of a single node. @default none */
+  readonly cluster?: KafkaClusterMember;
+  /** JVM heap, -Xmx. @default '512m' */
+  readonly heap?: string;
+}
+
+/**
+ * A node of a KRaft cluster whose every node is both broker and controller (combined mode: three JVMs, not six),
+ * with a static controller quorum (`controller.quorum.voters`): a majority of the nodes must run for the cluster to
+ * take writes, so it survives one of three.
+ */
+export interface KafkaClusterMember {
+  readonly nodeId: number;
+  /** Every node of the quorum, this one included. */
+  readonly voters: readonly { readonly nodeId: number; readonly controllerPort: number }[];
+  /** The cluster id every node is formatted with (made once, the same for all). */
+  readonly clusterId: () => string;
+  /** Replicas of new topics by default and of the internal topics (group offsets, transaction state). */
+  readonly replicationFactor: number;
+  /** `min.insync.replicas` of every topic: an acks=all write needs this many replicas in sync. */
+  readonly minInsyncReplicas: number;
 }
 
 export interface SaslUser {
@@ -192,8 +239,23 @@ function secureBrokerConfig(security: KafkaSecurity, dir: string): string[] {
   ];
 }
 
+/** The replication lines of a cluster node's config. */
+export function clusterMemberConfig(cluster: KafkaClusterMember): string[] {
+  const rf = cluster.replicationFactor;
+  const isr = cluster.minInsyncReplicas;
+  return [
+    `default.replication.factor=${rf}`,
+    `min.insync.replicas=${isr}`,
+    `offsets.topic.replication.factor=${rf}`,
+    `transaction.state.log.replication.factor=${rf}`,
+    `transaction.state.log.min.isr=${isr}`,
+    // A replica that was out of sync never becomes leader: acknowledged writes are not lost to an election.
+    'unclean.leader.election.enable=false',
+  ];
+}
+
 /**
- * A single-node KRaft Kafka (broker and controller in one JVM). The shared stack runs the default instance;
+ * A single-node KRaft Kafka (broker and controller in one JVM), or one node of a cluster (`cluster`). The shared stack runs the default instance;
  * crash tests that stop a broker start a private one (own id, ports and data) so other tests keep theirs.
  */
 export function kafkaService(instance: KafkaInstance = {}): Service {
@@ -201,6 +263,7 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
   const port = instance.port ?? KAFKA_PORT;
   const controllerPort = instance.controllerPort ?? KAFKA_CONTROLLER_PORT;
   const security = instance.security;
+  const cluster = instance.cluster;
   const endpoint = `127.0.0.1:${port}`;
   const data = join(DATA_DIR, id);
   const config = join(STACK_DIR, id, 'server.properties');
@@ -211,19 +274,7 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
     marker: config,
     startTimeoutMs: 90_000,
     install() {
-      return installAtomically(kafkaLib, join(kafkaLib, `kafka_2.13-${KAFKA_VERSION}.jar`), (partial) => {
-        requireCommand('mvn', 'needed to fetch Apache Kafka from Maven Central');
-        run(
-          'mvn',
-          [
-            '-B', '-q', '-f', join(PROJECT_ROOT, 'stack', 'kafka', 'pom.xml'),
-            `-Dkafka.version=${KAFKA_VERSION}`,
-            'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${partial}`,
-          ],
-          `downloading Apache Kafka ${KAFKA_VERSION} from Maven Central`,
-        );
-        return `Apache Kafka ${KAFKA_VERSION}: ${readdirSync(partial).length} jars`;
-      });
+      return installMavenRuntime({ name: 'Apache Kafka', pom: 'kafka', property: 'kafka.version', version: KAFKA_VERSION, lib: kafkaLib, jar: `kafka_2.13-${KAFKA_VERSION}.jar` });
     },
     prepare() {
       mkdirSync(join(STACK_DIR, id), { recursive: true });
@@ -232,10 +283,12 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
       writeFileSync(
         config,
         [
-          '# Written by stack/services.ts: one KRaft node that is both broker and controller.',
+          `# Written by stack/services.ts: ${cluster ? `node ${cluster.nodeId} of a KRaft cluster, each node` : 'one KRaft node that is'} both broker and controller.`,
           'process.roles=broker,controller',
-          'node.id=1',
-          `controller.quorum.bootstrap.servers=127.0.0.1:${controllerPort}`,
+          `node.id=${cluster?.nodeId ?? 1}`,
+          cluster
+            ? `controller.quorum.voters=${cluster.voters.map((v) => `${v.nodeId}@127.0.0.1:${v.controllerPort}`).join(',')}`
+            : `controller.quorum.bootstrap.servers=127.0.0.1:${controllerPort}`,
           `listeners=${listener}://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
           `advertised.listeners=${listener}://127.0.0.1:${port}`,
           'controller.listener.names=CONTROLLER',
@@ -245,11 +298,13 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
           `log.dirs=${data}`,
           'num.partitions=1',
           'auto.create.topics.enable=false',
-          // A single node: internal topics cannot have more than one replica.
-          'offsets.topic.replication.factor=1',
+          ...(cluster ? clusterMemberConfig(cluster) : [
+            // A single node: internal topics cannot have more than one replica.
+            'offsets.topic.replication.factor=1',
+            'transaction.state.log.replication.factor=1',
+            'transaction.state.log.min.isr=1',
+          ]),
           'offsets.topic.num.partitions=10',
-          'transaction.state.log.replication.factor=1',
-          'transaction.state.log.min.isr=1',
           'transaction.state.log.num.partitions=10',
           'group.initial.rebalance.delay.ms=0',
           'log.retention.hours=168',
@@ -258,13 +313,14 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
         { mode: 0o600 }, // a secured broker's holds passwords
       );
       if (!existsSync(join(data, 'meta.properties'))) {
-        const clusterId = randomClusterId();
+        const clusterId = cluster?.clusterId() ?? randomClusterId();
         // SCRAM users of a KRaft cluster are written with the storage (the only way before the broker runs). The
         // tool takes them as arguments: visible in `ps` for the second it runs, during set-up only.
         const scram = security ? [security.broker, ...security.users].flatMap((u) => ['--add-scram', `SCRAM-SHA-512=[name=${u.username},password=${u.password}]`]) : [];
         run(
           'java',
-          ['-cp', `${kafkaLib}/*`, 'kafka.tools.StorageTool', 'format', '--standalone', '--cluster-id', clusterId, '--config', config, ...scram],
+          // A static quorum (the cluster) is formatted as it is; a single node formats itself as a one-voter quorum.
+          ['-cp', `${kafkaLib}/*`, 'kafka.tools.StorageTool', 'format', ...(cluster ? [] : ['--standalone']), '--cluster-id', clusterId, '--config', config, ...scram],
           'formatting Kafka storage',
         );
       }
@@ -273,7 +329,7 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
       return {
         command: 'java',
         args: [
-          '-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
+          '-Xms256m', `-Xmx${instance.heap ?? '512m'}`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
           `-Dlog4j.configuration=file:${join(PROJECT_ROOT, 'stack', 'kafka', 'log4j.properties')}`,
           '-cp', `${kafkaLib}/*`, 'kafka.Kafka', config,
         ],
@@ -296,8 +352,10 @@ export function kafkaService(instance: KafkaInstance = {}): Service {
       const admin = client.admin();
       try {
         await admin.connect();
-        const cluster = await admin.describeCluster();
-        return cluster.brokers.length > 0 && cluster.controller !== null;
+        const described = await admin.describeCluster();
+        // A cluster node: this node among the unfenced brokers (the others may still be starting).
+        const listed = cluster ? described.brokers.some((b) => b.nodeId === cluster.nodeId) : described.brokers.length > 0;
+        return listed && described.controller !== null;
       } catch {
         return false;
       } finally {
@@ -371,6 +429,92 @@ export function registryService(instance: RegistryInstance = {}): Service {
 
 export const registry: Service = registryService();
 
+// ---------------------------------------------------------------- ZooKeeper (the cluster's ClickHouse replication)
+
+const zookeeperLib = join(CACHE_DIR, `zookeeper-${ZOOKEEPER_VERSION}`, 'lib');
+
+export interface ZooKeeperInstance {
+  /** @default 'zookeeper' */
+  readonly id?: string;
+  readonly port: number;
+}
+
+/**
+ * One of ZooKeeper's four-letter commands over a fresh TCP connection: the answer, or undefined when the server does
+ * not answer within `timeoutMs`.
+ */
+export function fourLetterWord(port: number, word: string, timeoutMs = 2000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let answer = '';
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const done = (value: string | undefined) => {
+      socket.destroy();
+      resolve(value);
+    };
+    socket.setTimeout(timeoutMs, () => done(undefined));
+    socket.on('error', () => done(undefined));
+    socket.on('connect', () => socket.end(word));
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
+    socket.on('end', () => done(answer));
+  });
+}
+
+/**
+ * A standalone Apache ZooKeeper from Maven Central: what the Debian ClickHouse server (18.16, before ClickHouse
+ * Keeper) keeps its replication log and deduplication block ids in. One node: the local cluster's replicas share it.
+ */
+export function zookeeperService(instance: ZooKeeperInstance): Service {
+  const id = instance.id ?? 'zookeeper';
+  const { port } = instance;
+  const data = join(DATA_DIR, id);
+  const config = join(STACK_DIR, id, 'zoo.cfg');
+  return {
+    name: 'zookeeper',
+    id,
+    endpoint: `127.0.0.1:${port}`,
+    marker: config,
+    startTimeoutMs: 60_000,
+    install() {
+      return installMavenRuntime({ name: 'Apache ZooKeeper', pom: 'zookeeper', property: 'zookeeper.version', version: ZOOKEEPER_VERSION, lib: zookeeperLib, jar: `zookeeper-${ZOOKEEPER_VERSION}.jar` });
+    },
+    prepare() {
+      mkdirSync(join(STACK_DIR, id), { recursive: true });
+      mkdirSync(data, { recursive: true });
+      writeFileSync(
+        config,
+        [
+          '# Written by stack/services.ts: a standalone ZooKeeper for the ClickHouse replicas of the local cluster.',
+          'tickTime=2000',
+          `dataDir=${data}`,
+          `clientPort=${port}`,
+          'clientPortAddress=127.0.0.1',
+          'maxClientCnxns=0',
+          // No embedded Jetty admin server (it would take port 8080); health goes through `srvr`.
+          'admin.enableServer=false',
+          '4lw.commands.whitelist=srvr,ruok,mntr',
+          // Snapshots and logs of old transactions are purged hourly, keeping three.
+          'autopurge.snapRetainCount=3',
+          'autopurge.purgeInterval=1',
+          '',
+        ].join('\n'),
+      );
+    },
+    command() {
+      return {
+        command: 'java',
+        args: [
+          '-Xms32m', '-Xmx256m', '-XX:+UseSerialGC', '-Djava.awt.headless=true',
+          `-Dlogback.configurationFile=${join(PROJECT_ROOT, 'stack', 'zookeeper', 'logback.xml')}`,
+          '-Dzookeeper.jmx.log4j.disable=true',
+          '-cp', `${zookeeperLib}/*`, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', config,
+        ],
+      };
+    },
+    // `srvr` answers "Mode: standalone" once the server serves requests ("not currently serving requests" before).
+    healthy: async () => (await fourLetterWord(port, 'srvr'))?.includes('Mode: ') ?? false,
+  };
+}
+
 // ---------------------------------------------------------------- ClickHouse server (Debian)
 
 export interface ClickHouseInstance {
@@ -382,6 +526,51 @@ export interface ClickHouseInstance {
   readonly tcpPort?: number;
   /** HTTPS only (on httpPort), and one user with a password instead of the passwordless `default`. @default none */
   readonly security?: ClickHouseSecurity;
+  /** A replica of a replicated cluster (cluster.ts): ZooKeeper, macros, the interserver port. @default none */
+  readonly replica?: ClickHouseReplica;
+}
+
+/**
+ * What a server needs to hold replicas of `ReplicatedMergeTree` tables: the ZooKeeper they coordinate through, its
+ * macros (`{shard}`, `{replica}`: the tables' ZooKeeper paths and replica names), and the interserver HTTP port the
+ * other replicas fetch parts from. `cluster` lists every server of the cluster for `remote_servers` (Distributed
+ * tables and `ON CLUSTER` statements).
+ */
+export interface ClickHouseReplica {
+  readonly shard: string;
+  readonly replica: string;
+  readonly interserverPort: number;
+  /** host:port */
+  readonly zookeeper: string;
+  readonly cluster: { readonly name: string; readonly shards: readonly (readonly { readonly host: string; readonly tcpPort: number }[])[] };
+}
+
+/** The lines a replica adds to config.xml. */
+export function replicaConfigXml(replica: ClickHouseReplica): string {
+  const [zkHost, zkPort] = replica.zookeeper.split(':');
+  const shards = replica.cluster.shards.map((servers) => [
+    '            <shard>',
+    // Each insert goes to one replica, which replicates it: not written to every replica by a Distributed table.
+    '                <internal_replication>true</internal_replication>',
+    ...servers.map((s) => `                <replica><host>${s.host}</host><port>${s.tcpPort}</port></replica>`),
+    '            </shard>',
+  ]);
+  return [
+    `    <interserver_http_host>127.0.0.1</interserver_http_host>`,
+    `    <interserver_http_port>${replica.interserverPort}</interserver_http_port>`,
+    '    <zookeeper>',
+    `        <node><host>${zkHost}</host><port>${zkPort}</port></node>`,
+    '        <session_timeout_ms>10000</session_timeout_ms>',
+    '    </zookeeper>',
+    `    <macros><shard>${replica.shard}</shard><replica>${replica.replica}</replica></macros>`,
+    '    <remote_servers>',
+    `        <${replica.cluster.name}>`,
+    ...shards.flat(),
+    `        </${replica.cluster.name}>`,
+    '    </remote_servers>',
+    // ON CLUSTER statements go through this queue in ZooKeeper.
+    '    <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>',
+  ].join('\n');
 }
 
 export interface ClickHouseSecurity {
@@ -453,6 +642,10 @@ export function clickhouseService(instance: ClickHouseInstance = {}): Service {
       if (security) {
         writeFileSync(join(configDir, 'config.xml'), secureConfigXml(security.certificates));
         writeFileSync(join(configDir, 'users.xml'), secureUsersXml(security.user), { mode: 0o600 });
+      } else if (instance.replica) {
+        const template = readFileSync(join(PROJECT_ROOT, 'stack', 'clickhouse', 'config.xml'), 'utf8');
+        writeFileSync(join(configDir, 'config.xml'), template.replace('</yandex>', `${replicaConfigXml(instance.replica)}\n</yandex>`));
+        copyFileSync(join(PROJECT_ROOT, 'stack', 'clickhouse', 'users.xml'), join(configDir, 'users.xml'));
       } else {
         for (const file of ['config.xml', 'users.xml']) copyFileSync(join(PROJECT_ROOT, 'stack', 'clickhouse', file), join(configDir, file));
       }

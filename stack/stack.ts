@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENV_FILE, LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, STACK_DIR } from './endpoints.ts';
 import { installClients } from './clients.ts';
+import { CLUSTER_DIR, clusterStack, residentBytes, writeClusterEnv, type ClusterStack } from './cluster.ts';
 import { SECURE_DIR, prepareSecureStack, secureStack, type SecureStack } from './secureStack.ts';
 import { isAlive, livePid, startDetached, stopByPidFile, tail } from './processes.ts';
 import {
@@ -33,6 +34,20 @@ export interface UpOptions {
 
 /** Starts one service unless it already runs; resolves when it is healthy. */
 export async function startService(service: Service, options: UpOptions = {}): Promise<void> {
+  await awaitHealthy(service, options, await launchService(service, options));
+}
+
+/** A service's process as launchService left it: its pid, and whether this call spawned it. */
+export interface Launched {
+  readonly pid: number;
+  readonly spawned: boolean;
+}
+
+/**
+ * Starts a service unless it already runs, without waiting for it to be healthy (the nodes of a Kafka quorum must all
+ * be started before any of them is).
+ */
+export async function launchService(service: Service, options: UpOptions = {}): Promise<Launched> {
   const verbose = options.verbose ?? true;
   const pidFile = pidFileOf(service.id);
   const logFile = logFileOf(service.id);
@@ -52,10 +67,23 @@ export async function startService(service: Service, options: UpOptions = {}): P
     spawned = true;
     if (verbose) say(`  ${service.id}: started (pid ${pid}), waiting for ${service.endpoint}`);
   }
+  return { pid, spawned };
+}
+
+/**
+ * Resolves when `service` answers as healthy; a StackError with its log's last lines when it exits or times out.
+ * `launched`: what launchService returned, when it was called for this start.
+ */
+export async function awaitHealthy(service: Service, options: UpOptions = {}, launched?: Launched): Promise<void> {
+  const verbose = options.verbose ?? true;
+  const pidFile = pidFileOf(service.id);
+  const logFile = logFileOf(service.id);
+  const spawned = launched?.spawned ?? false;
+  const pid = launched?.pid ?? livePid(pidFile, service.marker);
   const started = Date.now();
   while (!(await service.healthy())) {
     // A process this call spawned is ours by construction: it has exited only when it is gone.
-    if (spawned ? !isAlive(pid) : livePid(pidFile, service.marker) === undefined) {
+    if (spawned && pid !== undefined ? !isAlive(pid) : livePid(pidFile, service.marker) === undefined) {
       throw new StackError(`${service.id} exited during start-up; last lines of ${logFile}:\n${tail(logFile)}`);
     }
     if (Date.now() - started > service.startTimeoutMs) {
@@ -83,6 +111,60 @@ export async function downSecure(verbose = true): Promise<void> {
     const pid = await stopService(service);
     if (verbose) say(pid === undefined ? `  ${service.id}: not running` : `  ${service.id}: stopped (pid ${pid})`);
   }
+}
+
+/**
+ * Starts the local cluster (cluster.ts), each service unless it runs already: ZooKeeper first and healthy (18.16 with
+ * replicated tables does not start without it: it exits, or hangs loading its tables), then the three Kafka nodes
+ * together (a quorum node is healthy only once a majority runs), the registry and the ClickHouse replicas.
+ * Resolves when all are healthy; writes `.stack/cluster/env`.
+ */
+export async function upCluster(options: UpOptions = {}): Promise<ClusterStack> {
+  const cluster = clusterStack();
+  await startService(cluster.zookeeper, options);
+  const rest = [...cluster.brokers, cluster.registry, ...cluster.clickhouse];
+  const launched: Launched[] = [];
+  for (const service of rest) launched.push(await launchService(service, options));
+  for (const [i, service] of rest.entries()) await awaitHealthy(service, options, launched[i]);
+  writeClusterEnv(cluster);
+  return cluster;
+}
+
+/** Stops every service of the local cluster this checkout started (by pid); `clean` also deletes their data. */
+export async function downCluster(options: { verbose?: boolean; clean?: boolean } = {}): Promise<void> {
+  const cluster = clusterStack();
+  const stop = async (service: Service) => {
+    const pid = await stopService(service);
+    if (options.verbose ?? true) say(pid === undefined ? `  ${service.id}: not running` : `  ${service.id}: stopped (pid ${pid})`);
+  };
+  for (const service of [...cluster.clickhouse].reverse()) await stop(service);
+  await stop(cluster.registry);
+  // Together: one by one, the last broker's controlled shutdown waits for a quorum that left before it (30 s, then
+  // SIGKILL). Stopped together, each hands its partitions over while the others still run.
+  await Promise.all(cluster.brokers.map(stop));
+  await stop(cluster.zookeeper);
+  if (options.clean) {
+    for (const service of cluster.services) rmSync(join(DATA_DIR, service.id), { recursive: true, force: true });
+    rmSync(CLUSTER_DIR, { recursive: true, force: true });
+  }
+}
+
+export interface ClusterServiceStatus {
+  readonly id: string;
+  readonly pid: number | undefined;
+  readonly healthy: boolean;
+  readonly endpoint: string;
+  /** Resident memory (VmRSS), bytes. */
+  readonly rss: number | undefined;
+}
+
+export async function statusCluster(): Promise<ClusterServiceStatus[]> {
+  return Promise.all(
+    clusterStack().services.map(async (service) => {
+      const pid = livePid(pidFileOf(service.id), service.marker);
+      return { id: service.id, pid, healthy: await service.healthy(), endpoint: service.endpoint, rss: pid === undefined ? undefined : residentBytes(pid) };
+    }),
+  );
 }
 
 export async function up(names: readonly ServiceName[] = SERVICE_NAMES, options: UpOptions = {}): Promise<void> {
@@ -155,6 +237,7 @@ function parseNames(args: string[]): ServiceName[] {
 
 const USAGE = `usage: npm run stack -- <up|down|status> [kafka|registry|clickhouse ...] [--clean]
        npm run stack -- <up|down> --secure
+       npm run stack -- <up|down|status> --cluster [--clean]
        npm run stack -- clients
 
   up       install (cached) and start the services, wait until healthy, write .stack/env
@@ -162,7 +245,10 @@ const USAGE = `usage: npm run stack -- <up|down|status> [kafka|registry|clickhou
   status   show each service's pid and health; exits 1 if any is down
   clients  install the third-party Kafka clients of the interop tests (Python, JVM, PHP; cached)
   --secure the secured variant on 4xxxx ports: Kafka SASL_SSL (SCRAM-SHA-512), the registry behind TLS and auth
-           (nginx), ClickHouse over HTTPS with a password user; credentials in .stack/secure/env`;
+           (nginx), ClickHouse over HTTPS with a password user; credentials in .stack/secure/env
+  --cluster the local cluster on 53xxx ports: three Kafka nodes (KRaft, RF 3, min.insync.replicas 2), a registry,
+           ZooKeeper and two ClickHouse 18.16 replicas of one shard; endpoints in .stack/cluster/env; status shows
+           each process's resident memory`;
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
@@ -185,6 +271,7 @@ async function main(argv: string[]): Promise<number> {
     say(`  credentials and endpoints: ${join(SECURE_DIR, 'env')} (load with: set -a; . ${join(SECURE_DIR, 'env')}; set +a)`);
     return 0;
   }
+  if (rest.includes('--cluster')) return clusterCommand(verb, clean);
   const names = parseNames(rest.filter((a) => !a.startsWith('--')));
   switch (verb) {
     case 'up': {
@@ -219,6 +306,40 @@ async function main(argv: string[]): Promise<number> {
       return verb === undefined ? 2 : 0;
     default:
       process.stderr.write(`unknown command "${verb}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+const mib = (bytes: number | undefined) => (bytes === undefined ? '-' : `${Math.round(bytes / 1048576)} MiB`);
+
+async function clusterCommand(verb: string | undefined, clean: boolean): Promise<number> {
+  const t0 = Date.now();
+  switch (verb) {
+    case 'up': {
+      say('stack up --cluster');
+      const cluster = await upCluster();
+      const rss = (await statusCluster()).reduce((sum, s) => sum + (s.rss ?? 0), 0);
+      say(`stack up --cluster: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${mib(rss)} resident; Kafka ${cluster.endpoints.brokers.join(',')}, ` +
+        `registry ${cluster.endpoints.registry}, ClickHouse ${cluster.endpoints.clickhouse.join(',')}`);
+      say(`  endpoints: ${join(CLUSTER_DIR, 'env')} (load with: set -a; . ${join(CLUSTER_DIR, 'env')}; set +a)`);
+      return 0;
+    }
+    case 'down':
+      say('stack down --cluster');
+      await downCluster({ clean });
+      if (clean) say('  data deleted');
+      return 0;
+    case 'status': {
+      const rows = await statusCluster();
+      for (const r of rows) {
+        const state = r.healthy ? 'up' : r.pid !== undefined ? 'starting/unhealthy' : 'down';
+        process.stdout.write(`${r.id.padEnd(20)} ${state.padEnd(19)} ${String(r.pid ?? '-').padEnd(8)} ${mib(r.rss).padStart(8)}  ${r.endpoint}\n`);
+      }
+      process.stdout.write(`${'total'.padEnd(49)}${mib(rows.reduce((sum, r) => sum + (r.rss ?? 0), 0)).padStart(8)}\n`);
+      return rows.every((r) => r.healthy) ? 0 : 1;
+    }
+    default:
+      process.stderr.write(`unknown command "${verb ?? ''}" with --cluster\n${USAGE}\n`);
       return 2;
   }
 }

@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import type { Kafka } from 'kafkajs';
 import { ensureApiCallsTable, isLegacyServer } from '../../clickhouse/apiCallsTable.ts';
-import { ChdbSink } from '../../clickhouse/chdbSink.ts';
+import { openSink } from '../../clickhouse/openSink.ts';
 import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
 import type { Sink } from '../../clickhouse/sink.ts';
@@ -47,8 +47,10 @@ import { SchemaRegistryClient } from '../../schemas/registry.ts';
 import { LOCAL_SCHEMA_REGISTRY_URL, PROJECT_ROOT, STACK_DIR, readStackEnv } from '../../stack/endpoints.ts';
 import { livePid } from '../../stack/processes.ts';
 import { clickhouseService, kafkaService, pidFileOf, type Service } from '../../stack/services.ts';
-import { startService, stopService } from '../../stack/stack.ts';
+import { downCluster, startService, statusCluster, stopService, upCluster } from '../../stack/stack.ts';
+import { clusterStack } from '../../stack/cluster.ts';
 import { checkRollups, totalMismatch } from '../rollupCheck.ts';
+import { ClusterFaults } from './clusterFaults.ts';
 
 export type ChaosSink = 'server' | 'embedded';
 
@@ -68,6 +70,11 @@ export interface ChaosOptions {
   readonly produceSeconds: number;
   readonly restartClickHouse: boolean;
   readonly restartKafka: boolean;
+  /**
+   * On the local cluster (stack/cluster.ts, which must run) instead of the private single instances: three brokers,
+   * two ClickHouse replicas; the single instances' restarts give way to these cluster faults.
+   */
+  readonly cluster?: ClusterFaultsAsked;
   /** The consumers' rebalance timeout; stalls last longer. @default 20000 */
   readonly rebalanceTimeoutMs?: number;
   /** Undecodable records produced among the events. @default max(5, events / 2000) */
@@ -77,6 +84,15 @@ export interface ChaosOptions {
   readonly registry: string;
   /** Progress lines go here. */
   readonly say: (line: string) => void;
+}
+
+export interface ClusterFaultsAsked {
+  /** A partition leader broker SIGKILLed and started again, during production. */
+  readonly leaderKills: number;
+  /** A ClickHouse replica SIGKILLed while rows flow into it, and started again (r1, r2, r1, …). */
+  readonly replicaKills: number;
+  /** ZooKeeper SIGKILLed and started again. */
+  readonly zookeeperRestarts: number;
 }
 
 export interface ChaosResult {
@@ -93,6 +109,10 @@ export interface ChaosResult {
   /** Undecodable records not found on the dead-letter topic. */
   dead_letters_missing: number;
   sink: ChaosSink;
+  /** The cluster's faults, proven by new pids (cluster runs only). */
+  leader_kills?: number;
+  replica_kills?: number;
+  zookeeper_restarts?: number;
 }
 
 export const CHAOS_KAFKA = kafkaService({ id: 'kafka-chaos', port: 19092, controllerPort: 19093 });
@@ -333,12 +353,13 @@ async function check(sink: Sink, table: string, high: Map<number, number>, lette
 
 /**
  * What the consumers' JSON logs say happened: records found already stored and skipped on recovery, retries (of
- * inserts, stored-offset reads, commits, fences), partitions abandoned, recoveries by ledger kind, batches sent again.
+ * inserts, stored-offset reads, commits, fences), partitions abandoned, recoveries by ledger kind, batches sent again,
+ * moves to another ClickHouse replica.
  */
 function evidenceFromLogs(dir: string): Record<string, number> {
   const out = {
     skippedStoredOnRecovery: 0, insertRetries: 0, storedOffsetRetries: 0, commitRetries: 0, fenceRetries: 0, partitionsAbandoned: 0,
-    recoveredClean: 0, recoveredFromIntent: 0, recoveredByScan: 0, batchesSentAgain: 0,
+    recoveredClean: 0, recoveredFromIntent: 0, recoveredByScan: 0, batchesSentAgain: 0, replicaSwitches: 0,
   };
   for (const file of readdirSync(dir)) {
     for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
@@ -356,6 +377,7 @@ function evidenceFromLogs(dir: string): Record<string, number> {
       else if (entry.msg === 'retrying' && entry.operation === 'commit') out.commitRetries++;
       else if (entry.msg === 'retrying' && entry.operation === 'fence') out.fenceRetries++;
       else if (entry.msg === 'partition abandoned') out.partitionsAbandoned++;
+      else if (entry.msg === 'ClickHouse: requests move to another replica') out.replicaSwitches++;
       else if (entry.msg === 'partition recovered from ClickHouse') {
         if (entry.ledger === 'clean') out.recoveredClean++;
         else if (entry.ledger === 'intent') out.recoveredFromIntent++;
@@ -379,7 +401,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   const run = randomBytes(4).toString('hex');
   const rand = prng(o.seed);
   const logger = createLogger('apilog-chaos', 'silent');
-  const kafka = createKafka({ brokers: [CHAOS_KAFKA.endpoint], clientId: 'apilog-chaos', logger });
+  const cluster = o.cluster ? clusterStack() : undefined;
+  if (cluster && o.sink !== 'server') throw new Error('--cluster runs the server sink (the replicas of a shard)');
+  const brokers = cluster ? [...cluster.endpoints.brokers] : [CHAOS_KAFKA.endpoint];
+  const kafka = createKafka({ brokers, clientId: 'apilog-chaos', logger });
   const topic = o.topic;
   const group = `chaos-${run}`;
   const table = `chaos_${run}`;
@@ -393,18 +418,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   let chdbDir: string | undefined;
   let clickhouse: string;
   if (o.sink === 'server') {
-    clickhouse = CHAOS_CLICKHOUSE.endpoint;
-    const sink = new ClickHouseServerSink({ url: clickhouse });
+    // The cluster's replicas take the replicated series (every replica, one ZooKeeper path).
+    clickhouse = cluster ? cluster.endpoints.clickhouse.join(',') : CHAOS_CLICKHOUSE.endpoint;
+    const sink = await openSink(clickhouse);
     await ensureApiCallsTable(sink, table);
     await sink.close();
   } else {
     chdbDir = mkdtempSync(join(tmpdir(), 'apilog-chaos-chdb-'));
     clickhouse = chdbDir;
   }
+  const admin = kafka.admin();
+  await admin.connect();
+  const clusterFaults = cluster ? new ClusterFaults(cluster, admin, topic, table, rand, o.say) : undefined;
   const width = o.sink === 'embedded' ? 1 : o.consumers;
   const fleet = new ConsumerFleet(
     [
-      '--brokers', CHAOS_KAFKA.endpoint, '--registry', o.registry, '--clickhouse', clickhouse, '--topic', topic,
+      '--brokers', brokers.join(','), '--registry', o.registry, '--clickhouse', clickhouse, '--topic', topic,
       '--group', group, '--table', table, '--metrics-port', '0',
       ...(o.sink === 'embedded' ? ['--create-table'] : []),
       // Small sessions so a killed member is noticed quickly; small batches so kills land mid-stream. ClickHouse
@@ -418,13 +447,25 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   for (let i = 0; i < width; i++) fleet.spawn();
   o.say(
     `chaos ${run}: ${o.events} events (+${garbage} undecodable) → ${topic} (${o.partitions} partitions), ${width} consumer(s), ` +
-      `${o.kills} kills, ${o.stalls} stalls, ${o.pauses} pauses, sink ${o.sink}; logs in ${logDir}`,
+      `${o.kills} kills, ${o.stalls} stalls, ${o.pauses} pauses, sink ${o.sink}` +
+      (o.cluster ? `, cluster: ${o.cluster.leaderKills} leader kills, ${o.cluster.replicaKills} replica kills, ${o.cluster.zookeeperRestarts} ZooKeeper restarts` : '') +
+      `; logs in ${logDir}`,
   );
 
   // Production, paced over produceSeconds, concurrently with the faults; undecodable records in between.
+  let producerRetries = 0;
+  let produced = 0;
+  let productionOver = false;
   const events = chaosEvents(o.events, o.seed, run);
   const garbageIds = Array.from({ length: garbage }, (_, i) => `chaos-garbage-${run}-${i}`);
   const producing = (async () => {
+    try {
+      await produceAll();
+    } finally {
+      productionOver = true;
+    }
+  })();
+  async function produceAll(): Promise<void> {
     const producer = new ApiCallProducer({ kafka, registry: new SchemaRegistryClient({ url: o.registry }), topic });
     await producer.connect();
     const raw = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -435,17 +476,31 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
     let g = 0;
     for (let c = 0; c < chunks; c++) {
       await producer.send(events.slice(c * chunk, (c + 1) * chunk));
+      produced = Math.min(o.events, (c + 1) * chunk);
       // Spread the undecodable records over the run: no magic byte, dead-letter material.
-      while (g < garbage && g * chunks <= c * garbage) {
-        await raw.send({ topic, acks: -1, messages: [{ key: `api-${g % 12}`, value: Buffer.from(garbageIds[g]!) }] });
-        g++;
-      }
+      while (g < garbage && g * chunks <= c * garbage) await sendGarbage(g++);
       await sleep(pause);
     }
-    for (; g < garbage; g++) await raw.send({ topic, acks: -1, messages: [{ key: `api-${g % 12}`, value: Buffer.from(garbageIds[g]!) }] });
+    for (; g < garbage; g++) await sendGarbage(g);
+    producerRetries += producer.retries;
     await raw.disconnect();
     await producer.disconnect();
-  })();
+
+    /** One undecodable record (one partition: one request), sent again until acknowledged, as a leader may be gone. */
+    async function sendGarbage(i: number): Promise<void> {
+      const message = { key: `api-${i % 12}`, value: Buffer.from(garbageIds[i]!) };
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await raw.send({ topic, acks: -1, messages: [message] });
+          return;
+        } catch (error) {
+          if (attempt >= 60) throw error;
+          producerRetries++;
+          await sleep(1000);
+        }
+      }
+    }
+  }
 
   let kills = 0;
   let stalls = 0;
@@ -497,12 +552,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
       if (victim.exitCode === null && victim.signalCode === null) await fleet.stop(victim, 'SIGKILL').then(() => void kills++).then(() => fleet.spawn());
       return;
     }
-    const pid = pidOf(CHAOS_CLICKHOUSE);
-    if (pid === undefined) throw new Error('the ClickHouse server is not running: cannot stall it');
+    if (clusterFaults) await clusterFaults.exclusive(() => freeze(clusterFaults.stallTarget()));
+    else await freeze(CHAOS_CLICKHOUSE);
+  };
+  /** The ClickHouse server `server` frozen past the timeouts, a consumer paused and another killed meanwhile. */
+  const freeze = async (server: Service) => {
+    const pid = pidOf(server);
+    if (pid === undefined) throw new Error(`${server.id} is not running: cannot stall it`);
     stalled = pid;
     process.kill(pid, 'SIGSTOP');
     stalls++;
-    o.say(`  ClickHouse frozen for ${stallMs} ms (SIGSTOP)`);
+    o.say(`  ${server.id} frozen for ${stallMs} ms (SIGSTOP)`);
     // Overlapping faults: a consumer paused, another killed while their inserts wait at the frozen server.
     const overlap = (async () => {
       await sleep(1500);
@@ -517,7 +577,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
     await overlap;
   };
 
-  if (o.restartClickHouse && o.sink === 'server') {
+  if (o.restartClickHouse && o.sink === 'server' && !cluster) {
     // While rows are flowing (not during a rebalance stall after a kill), so the restart lands on inserts.
     const sink = new ClickHouseServerSink({ url: clickhouse });
     const until = Date.now() + 30_000;
@@ -547,6 +607,25 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
     faults.push({ at: rand() * windowMs, run: () => kill(armed) });
   }
   for (let i = overlapped; i < o.pauses; i++) faults.push({ at: rand() * windowMs, run: pauseOne });
+  // The cluster's faults, while events are produced: each once a share of the events is produced (production on the
+  // cluster is slower than its pace), one at a time (the cluster survives one broker or one replica down, not two).
+  const clusterRun = (async () => {
+    if (!clusterFaults || !o.cluster) return;
+    const steps: (() => Promise<void>)[] = [
+      ...Array.from({ length: o.cluster.leaderKills }, () => () => clusterFaults.killLeader()),
+      ...Array.from({ length: o.cluster.replicaKills }, () => () => clusterFaults.killReplica()),
+      ...Array.from({ length: o.cluster.zookeeperRestarts }, () => () => clusterFaults.restartZooKeeper()),
+    ];
+    for (let i = steps.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [steps[i], steps[j]] = [steps[j]!, steps[i]!];
+    }
+    for (const [i, step] of steps.entries()) {
+      const share = (i + 0.5 + (rand() - 0.5) * 0.5) / steps.length;
+      while (!productionOver && produced < share * o.events * 0.9) await sleep(200);
+      await step();
+    }
+  })();
   const faultStart = Date.now();
   await Promise.all(
     faults.map(async (f) => {
@@ -554,9 +633,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
       await f.run();
     }),
   );
+  await clusterRun;
   await producing;
   o.say(`  produced ${o.events} in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${kills} kills, ${stalls} stalls, ${pauses} pauses so far`);
-  if (o.restartKafka) {
+  if (o.restartKafka && !cluster) {
     o.say('  restarting the Kafka broker (SIGKILL)');
     const before = pidOf(CHAOS_KAFKA);
     await stopService(CHAOS_KAFKA, 'SIGKILL');
@@ -591,7 +671,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   }
   const deadLettersMissing = garbageIds.filter((id) => !letteredValues.has(id)).length;
 
-  const sink: Sink = o.sink === 'server' ? new ClickHouseServerSink({ url: clickhouse }) : new ChdbSink(chdbDir!);
+  // On replicas: once each has fetched the others' parts, each is checked (a row doubled on one is doubled).
+  const replicasAgree = clusterFaults ? await clusterFaults.converge() : true;
+  const perReplica: Check[] = [];
+  if (cluster) {
+    for (const replica of cluster.clickhouse) {
+      const one = new ClickHouseServerSink({ url: replica.endpoint });
+      try {
+        perReplica.push(await check(one, table, high, lettered));
+      } finally {
+        await one.close();
+      }
+    }
+  }
+  const sink: Sink = await openSink(o.sink === 'server' ? clickhouse : chdbDir!);
   let c: Check;
   let rollupMismatch: number | null = null;
   let rollups: unknown;
@@ -605,19 +698,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   } finally {
     await sink.close();
   }
+  await admin.disconnect();
   if (chdbDir) rmSync(chdbDir, { recursive: true, force: true });
+  const worst = (f: (x: Check) => number) => Math.max(f(c), ...perReplica.map(f));
   const result: ChaosResult = {
     produced: o.events,
     rows: c.rows,
     unique: c.unique,
-    missing: Math.max(o.events - c.unique, c.offsetsMissing),
-    duplicates: Math.max(c.rows - c.unique, c.offsetsDuplicated),
+    missing: worst((x) => Math.max(o.events - x.unique, x.offsetsMissing)),
+    duplicates: worst((x) => Math.max(x.rows - x.unique, x.offsetsDuplicated)),
     kills: kills + fleet.selfKills,
     stalls,
     pauses,
     rollup_mismatch: rollupMismatch,
     dead_letters_missing: deadLettersMissing,
     sink: o.sink,
+    ...(clusterFaults ? clusterFaults.counts : {}),
   };
   const evidence = evidenceFromLogs(logDir);
   const details = {
@@ -631,8 +727,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
     deadLetters: letters.length,
     offsetsMissing: c.offsetsMissing,
     offsetsDuplicated: c.offsetsDuplicated,
-    offsetsOutOfRange: c.outOfRange,
-    offsetsStoredAndDeadLettered: c.storedAndLettered,
+    offsetsOutOfRange: worst((x) => x.outOfRange),
+    offsetsStoredAndDeadLettered: worst((x) => x.storedAndLettered),
+    ...(cluster ? { replicasAgree, rowsPerReplica: perReplica.map((x) => x.rows), producerRetries } : { producerRetries }),
     clickhouseRestarts,
     kafkaRestarts,
     rollups,
@@ -644,14 +741,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
 }
 
 /** Whether a run did all it was asked to and found nothing wrong. */
-export function chaosPassed(result: ChaosResult & { details: Record<string, unknown> }, asked: Pick<ChaosOptions, 'stalls' | 'pauses' | 'kills' | 'restartClickHouse' | 'restartKafka' | 'sink'>): boolean {
+export function chaosPassed(result: ChaosResult & { details: Record<string, unknown> }, asked: Pick<ChaosOptions, 'stalls' | 'pauses' | 'kills' | 'restartClickHouse' | 'restartKafka' | 'sink' | 'cluster'>): boolean {
   const d = result.details;
   return (
     result.missing === 0 && result.duplicates === 0 && result.rows === result.produced &&
     (result.rollup_mismatch ?? 0) === 0 && result.dead_letters_missing === 0 &&
     d['offsetsOutOfRange'] === 0 && d['offsetsStoredAndDeadLettered'] === 0 &&
     result.stalls === asked.stalls && result.pauses >= asked.pauses && result.kills >= asked.kills &&
-    (!asked.restartClickHouse || asked.sink !== 'server' || d['clickhouseRestarts'] === 1) && (!asked.restartKafka || d['kafkaRestarts'] === 1)
+    (asked.cluster
+      ? d['replicasAgree'] === true && result.leader_kills === asked.cluster.leaderKills && result.replica_kills === asked.cluster.replicaKills &&
+        result.zookeeper_restarts === asked.cluster.zookeeperRestarts
+      : (!asked.restartClickHouse || asked.sink !== 'server' || d['clickhouseRestarts'] === 1) && (!asked.restartKafka || d['kafkaRestarts'] === 1))
   );
 }
 
@@ -661,8 +761,8 @@ async function main(argv: string[]): Promise<number> {
     .option('--events <n>', 'events to produce', (v) => Number(v), 100_000)
     .option('--consumers <n>', 'concurrent consumer processes (server sink; the embedded sink runs one)', (v) => Number(v), 3)
     .option('--kills <n>', 'SIGKILLs of consumer processes', (v) => Number(v), 12)
-    .option('--stalls <n>', 'ClickHouse frozen (SIGSTOP) past the insert and rebalance timeouts', (v) => Number(v), 0)
-    .option('--pauses <n>', 'consumer processes frozen (SIGSTOP) past the session timeout', (v) => Number(v), 0)
+    .option('--stalls <n>', 'ClickHouse frozen (SIGSTOP) past the insert and rebalance timeouts (default 0; with --cluster 2, a replica each)', (v) => Number(v))
+    .option('--pauses <n>', 'consumer processes frozen (SIGSTOP) past the session timeout (default 0; with --cluster 3)', (v) => Number(v))
     .option('--topic <name>', 'topic (created on the private broker)', `chaos-${Date.now().toString(36)}`)
     .option('--sink <kind>', 'server (ClickHouse server over HTTP) or embedded (chdb)', 'server')
     .option('--partitions <n>', 'partitions of the topic', (v) => Number(v), 6)
@@ -672,28 +772,45 @@ async function main(argv: string[]): Promise<number> {
     .option('--no-clickhouse-restart', 'do not restart the ClickHouse server')
     .option('--no-kafka-restart', 'do not restart the broker')
     .option('--timeout <seconds>', 'give up waiting for the group after this long', (v) => Number(v), 600)
-    .option('--keep-services', 'leave the private Kafka and ClickHouse running afterwards', false);
+    .option('--keep-services', 'leave the private Kafka and ClickHouse running afterwards', false)
+    .option('--cluster', 'on the local cluster (three brokers, two ClickHouse replicas, ZooKeeper; started if need be) with its faults', false)
+    .option('--leader-kills <n>', '--cluster: partition leader brokers SIGKILLed and restarted while events are produced', (v) => Number(v), 2)
+    .option('--replica-kills <n>', '--cluster: ClickHouse replicas SIGKILLed and restarted while rows flow into them', (v) => Number(v), 2)
+    .option('--zookeeper-restarts <n>', '--cluster: ZooKeeper SIGKILLed and restarted', (v) => Number(v), 1);
   program.parse(argv, { from: 'user' });
   const f = program.opts<{
-    events: number; consumers: number; kills: number; stalls: number; pauses: number; topic: string; sink: string; partitions: number; seed: number;
+    events: number; consumers: number; kills: number; stalls?: number; pauses?: number; topic: string; sink: string; partitions: number; seed: number;
     produceSeconds: number; rebalanceTimeoutMs: number; clickhouseRestart: boolean; kafkaRestart: boolean; timeout: number; keepServices: boolean;
+    cluster: boolean; leaderKills: number; replicaKills: number; zookeeperRestarts: number;
   }>();
+  // On the cluster, consumer pauses and frozen replicas by default: the single-node run's faults and the cluster's.
+  f.stalls ??= f.cluster ? 2 : 0;
+  f.pauses ??= f.cluster ? 3 : 0;
   if (f.sink !== 'server' && f.sink !== 'embedded') throw new Error(`--sink must be server or embedded, not ${f.sink}`);
   for (const [name, v] of Object.entries({ events: f.events, consumers: f.consumers, partitions: f.partitions, timeout: f.timeout })) {
     if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer`);
   }
-  for (const [name, v] of Object.entries({ kills: f.kills, stalls: f.stalls, pauses: f.pauses })) {
+  for (const [name, v] of Object.entries({ kills: f.kills, stalls: f.stalls, pauses: f.pauses, 'leader-kills': f.leaderKills, 'replica-kills': f.replicaKills, 'zookeeper-restarts': f.zookeeperRestarts })) {
     if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} must be a whole number`);
   }
+  if (f.cluster && f.sink !== 'server') throw new Error('--cluster runs the server sink (the replicas of a shard)');
   const say = (line: string) => process.stderr.write(`${line}\n`);
-  const services: Service[] = f.sink === 'server' ? [CHAOS_KAFKA, CHAOS_CLICKHOUSE] : [CHAOS_KAFKA];
+  // The cluster: started unless it runs, and stopped afterwards only if started here.
+  const clusterWasUp = f.cluster && (await statusCluster()).every((s) => s.healthy);
+  const services: Service[] = f.cluster ? [] : f.sink === 'server' ? [CHAOS_KAFKA, CHAOS_CLICKHOUSE] : [CHAOS_KAFKA];
+  if (f.cluster && !clusterWasUp) {
+    say('starting the local cluster (npm run stack -- up --cluster)');
+    await upCluster({ verbose: false });
+  }
   for (const s of services) await startService(s, { verbose: false });
   try {
     const options: ChaosOptions = {
       events: f.events, consumers: f.consumers, kills: f.kills, stalls: f.stalls, pauses: f.pauses, topic: f.topic, sink: f.sink,
       partitions: f.partitions, seed: f.seed, produceSeconds: f.produceSeconds, restartClickHouse: f.clickhouseRestart, restartKafka: f.kafkaRestart,
       rebalanceTimeoutMs: f.rebalanceTimeoutMs, timeoutSeconds: f.timeout,
-      registry: process.env['SCHEMA_REGISTRY_URL'] ?? readStackEnv()?.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL, say,
+      registry: f.cluster ? clusterStack().endpoints.registry : (process.env['SCHEMA_REGISTRY_URL'] ?? readStackEnv()?.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL),
+      say,
+      ...(f.cluster ? { cluster: { leaderKills: f.leaderKills, replicaKills: f.replicaKills, zookeeperRestarts: f.zookeeperRestarts } } : {}),
     };
     const result = await runChaos(options);
     const { details, ...line } = result;
@@ -702,6 +819,7 @@ async function main(argv: string[]): Promise<number> {
     return chaosPassed(result, options) ? 0 : 1;
   } finally {
     if (!f.keepServices) for (const s of [...services].reverse()) await stopService(s, 'SIGTERM');
+    if (f.cluster && !clusterWasUp && !f.keepServices) await downCluster({ verbose: false });
   }
 }
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
 import { RowWriter } from '../../consumer/rowWriter.ts';
 import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
-import { MIGRATIONS_TABLE, appliedMigrations, loadMigrations, migrate, tableRetentionDays } from '../../clickhouse/migrations.ts';
+import { DEFAULT_RETENTION, MIGRATIONS_TABLE, appliedMigrations, loadMigrations, migrate, renderStatement, tableRetentionDays, zookeeperPath } from '../../clickhouse/migrations.ts';
 import { embeddedClickHouse } from './embeddedClickHouse.ts';
 
 const sink = embeddedClickHouse('apilog-migrations-');
@@ -111,5 +111,39 @@ describe('current migration series on the embedded engine', () => {
     await sink.insertJsonEachRow('calls', body, { settings: { insert_deduplication_token: 'topic-a:0:0-1999' } });
     await sink.insertJsonEachRow('calls', body, { settings: { insert_deduplication_token: 'topic-a:0:0-1999' } });
     expect((await totals()).map((n, i) => n - before[i]!)).toEqual([2000, 2000, 2000, 2000]);
+  });
+});
+
+describe('replicated legacy series (the replicas of one shard of 18.16 servers)', () => {
+  /** Column names a series' files create or add, in order. */
+  const columnsOf = (dialect: 'legacy' | 'legacy-replicated') =>
+    loadMigrations(dialect).flatMap((m) =>
+      m.statements.flatMap((sql) => {
+        const add = /^ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s+([A-Za-z_]\w*)/i.exec(sql);
+        if (add) return [add[1]!];
+        const body = /^CREATE\s+TABLE[^(]+\(([^]*)\)\s*ENGINE/i.exec(sql)?.[1] ?? '';
+        return body.split('\n').map((line) => /^\s*([A-Za-z_]\w*)\s/.exec(line)?.[1]).filter((c): c is string => c !== undefined);
+      }),
+    );
+
+  it('has the legacy columns (v1 and v2 fields, Kafka coordinates) except _ingested_at, whose now() would make each send of a batch new data', () => {
+    const legacy = columnsOf('legacy');
+    const replicated = columnsOf('legacy-replicated');
+    expect(legacy).toContain('_ingested_at');
+    expect([...replicated].sort()).toEqual(legacy.filter((c) => c !== '_ingested_at').sort());
+    expect(new Set(replicated).size).toBe(replicated.length);
+  });
+
+  it('is a ReplicatedMergeTree under /clickhouse/tables/{shard}/<db>.<table>, with each server\'s {replica} macro and a 10,000-block window', () => {
+    const [create] = loadMigrations('legacy-replicated')[0]!.statements;
+    const sql = renderStatement(create!, 'calls', DEFAULT_RETENTION, 'default.calls');
+    expect(sql).toContain("ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/default.calls', '{replica}')");
+    expect(sql).toContain('SETTINGS replicated_deduplication_window = 10000');
+    expect(() => renderStatement(create!, 'calls', DEFAULT_RETENTION)).toThrow(/qualified table name/);
+    expect(() => zookeeperPath('calls')).toThrow(/qualified/);
+  });
+
+  it('runs only on replicas, and the other series only on one server', async () => {
+    await expect(migrate(sink, { table: 'calls_r', dialect: 'legacy-replicated' })).rejects.toThrow(/give each replica's URL/);
   });
 });

@@ -2,8 +2,9 @@
  * The exactly-once core (consumer/partitionIngest.ts) driven through every crash point with in-memory twins of our
  * own interfaces:
  * - a ClickHouse twin with a raw table and a rollup fed by it (a materialized view), three ClickHouse partitions per
- *   insert (one part each), deduplication by token where it is switched on (ClickHouse 21+ and the embedded engine),
- *   and fenceable entry tables; an insert can fail or crash before, in the middle of (some parts landed), between
+ *   insert (one part each), deduplication by token where it is switched on (ClickHouse 21+ and the embedded engine)
+ *   or by each part's rows (a replicated table on 18.16: only a batch sent again identically is recognized), and
+ *   fenceable entry tables; an insert can fail or crash before, in the middle of (some parts landed), between
  *   the raw table and its rollup, or after it; and it can be *orphaned*: the client gives up while the request
  *   waits at the server, which runs it later, at a random moment of the next owner's work (during its recovery
  *   reads too), unless the entry it was sent through was fenced by then;
@@ -69,6 +70,11 @@ class MemoryClickHouse implements RowStore {
     readonly deduplicates: boolean,
     /** Inserts go through entries (a server); false: the embedded engine (nothing outlives the process). */
     readonly entries: boolean,
+    /**
+     * Deduplication by the block's content, not its token (a replicated table on 18.16): a part is dropped when a
+     * part with the same rows landed before. Only a batch sent again identically is recognized.
+     */
+    readonly byContent = false,
   ) {}
 
   async entry(): Promise<string | undefined> {
@@ -103,14 +109,17 @@ class MemoryClickHouse implements RowStore {
     if (attempt.entry !== undefined && !this.liveEntries.has(attempt.entry)) return false; // the entry was dropped
     for (let part = 0; part < PARTS; part++) {
       if (how === 'some-parts' && part === 1) continue;
-      const block = `${attempt.token}#${part}`;
+      const rows = offsets.filter((o) => o % PARTS === part);
+      if (rows.length === 0) continue; // no part for a ClickHouse partition the insert has no rows of
+      const block = this.byContent ? `${part}:${rows.join(',')}` : `${attempt.token}#${part}`;
       if (this.deduplicates && this.rawBlocks.has(block)) continue;
       this.rawBlocks.add(block);
-      for (const o of offsets) if (o % PARTS === part) this.raw.push(o);
+      this.raw.push(...rows);
     }
     if (how !== 'all') return true;
-    if (this.deduplicates && this.rollupBlocks.has(attempt.token)) return true;
-    this.rollupBlocks.add(attempt.token);
+    const rollupBlock = this.byContent ? offsets.join(',') : attempt.token;
+    if (this.deduplicates && this.rollupBlocks.has(rollupBlock)) return true;
+    this.rollupBlocks.add(rollupBlock);
     this.rollup.push(...offsets);
     return true;
   }
@@ -320,16 +329,18 @@ const once = <T extends string>(at: number, first: T) => {
   return () => (n++ === at ? first : ('ok' as T));
 };
 
-/** The three kinds of ClickHouse the consumer meets. */
+/** The four kinds of ClickHouse the consumer meets. */
 const ENGINES = [
   // Tokens, no entries: a late request finds its token taken.
-  { name: 'server with deduplication (current ClickHouse)', deduplicates: true, entries: false, orphans: true },
+  { name: 'server with deduplication (current ClickHouse)', deduplicates: true, entries: false, orphans: true, byContent: false },
   // Entries and fences: a late request finds its entry gone.
-  { name: 'server without deduplication (18.16)', deduplicates: false, entries: true, orphans: true },
+  { name: 'server without deduplication (18.16)', deduplicates: false, entries: true, orphans: true, byContent: false },
+  // A replicated table on 18.16: no tokens; a late request, or a batch sent again, is the same block and is dropped.
+  { name: 'replicated table without tokens (18.16: deduplication by content)', deduplicates: true, entries: false, orphans: true, byContent: true },
   // In-process: nothing outlives the consumer.
-  { name: 'embedded engine', deduplicates: true, entries: false, orphans: false },
+  { name: 'embedded engine', deduplicates: true, entries: false, orphans: false, byContent: false },
 ] as const;
-const engineTable = (e: (typeof ENGINES)[number]) => new MemoryClickHouse(e.deduplicates, e.entries);
+const engineTable = (e: (typeof ENGINES)[number]) => new MemoryClickHouse(e.deduplicates, e.entries, e.byContent);
 
 const insertPoints: InsertOutcome[] = [
   'crash-before', 'crash-partial', 'crash-before-rollup', 'crash-after',
