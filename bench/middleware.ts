@@ -12,7 +12,7 @@
  * Last line per framework: one JSON object.
  *
  * Env: BENCH_ROUNDS (default 4), BENCH_SECONDS (per run, default 5), BENCH_CONNECTIONS (default 20),
- * BENCH_FRAMEWORKS (default express,fastify), BENCH_CPU_PROF (a directory: service processes run with --cpu-prof),
+ * BENCH_FRAMEWORKS (default express,fastify), BENCH_NOOP=1 (also the middleware with a do-nothing logger), BENCH_CPU_PROF (a directory: service processes run with --cpu-prof),
  * KAFKA_BROKERS, SCHEMA_REGISTRY_URL.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -28,7 +28,8 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 20);
 const FRAMEWORKS = (process.env['BENCH_FRAMEWORKS'] ?? 'express,fastify').split(',') as Framework[];
 const CPU_PROF = process.env['BENCH_CPU_PROF'];
-const VARIANTS: readonly Variant[] = ['plain', 'apilog', 'pino'];
+// BENCH_NOOP=1 adds apilog's middleware with a logger that does nothing: the middleware's share of apilog's cost.
+const VARIANTS: readonly Variant[] = process.env['BENCH_NOOP'] === '1' ? ['plain', 'apilog', 'pino', 'noop'] : ['plain', 'apilog', 'pino'];
 const env = readStackEnv() ?? {};
 const brokers = process.env['KAFKA_BROKERS'] ?? env.KAFKA_BROKERS ?? LOCAL_KAFKA_BROKERS;
 const registryUrl = process.env['SCHEMA_REGISTRY_URL'] ?? env.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL;
@@ -43,7 +44,7 @@ interface Service {
 
 async function startService(framework: Framework, variant: Variant, topic: string): Promise<Service> {
   const execArgv = ['--import', 'tsx'];
-  if (CPU_PROF) execArgv.push('--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${framework}-${variant}.cpuprofile`);
+  if (CPU_PROF) execArgv.push('--cpu-prof', `--cpu-prof-dir=${CPU_PROF}/${framework}-${variant}`); // one file per thread (tsx's loader has its own)
   const child = fork(new URL('./middlewareService.ts', import.meta.url).pathname, [framework, variant], {
     execArgv,
     env: { ...process.env, KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, BENCH_TOPIC: topic, NODE_ENV: 'production' },
@@ -115,6 +116,7 @@ async function bench(framework: Framework, topic: string): Promise<void> {
   say(`${framework}: ${'plain'.padEnd(18)} ${rps('plain').toFixed(0).padStart(8)} ${cpu('plain').toFixed(0).padStart(11)} ${'-'.padStart(9)}`);
   say(`${framework}: ${'apilog (SDK+Kafka)'.padEnd(18)} ${rps('apilog').toFixed(0).padStart(8)} ${cpu('apilog').toFixed(0).padStart(11)} ${added('apilog').toFixed(0).padStart(9)}`);
   say(`${framework}: ${peer.padEnd(18)} ${rps('pino').toFixed(0).padStart(8)} ${cpu('pino').toFixed(0).padStart(11)} ${added('pino').toFixed(0).padStart(9)}`);
+  if (runs.has('noop')) say(`${framework}: ${'middleware, no SDK'.padEnd(18)} ${rps('noop').toFixed(0).padStart(8)} ${cpu('noop').toFixed(0).padStart(11)} ${added('noop').toFixed(0).padStart(9)}`);
   say(`${framework}: apilog adds ${(added('apilog') / added('pino')).toFixed(2)} of what ${peer} adds (target <= 0.5); load ${load()}`);
   process.stdout.write(
     `${JSON.stringify({

@@ -5,7 +5,7 @@
  *   → { cmd: 'stop' }    waits until the SDK has every event of the window acknowledged by Kafka (variant apilog),
  *                         then answers { cpuUs, requests } for the window
  *   → { cmd: 'exit' }
- * argv: <express|fastify> <plain|apilog|pino> ; env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, BENCH_TOPIC.
+ * argv: <express|fastify> <plain|apilog|pino|noop> ; env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, BENCH_TOPIC.
  */
 import { createWriteStream } from 'node:fs';
 import { createApiLogger, type ApiLogger } from '../producer/apiLogger.ts';
@@ -13,7 +13,8 @@ import { apilogExpress } from '../producer/middleware/express.ts';
 import { apilogFastify } from '../producer/middleware/fastify.ts';
 
 export type Framework = 'express' | 'fastify';
-export type Variant = 'plain' | 'apilog' | 'pino';
+/** `noop`: apilog's middleware with a logger whose log() does nothing (the middleware's own cost, no SDK). */
+export type Variant = 'plain' | 'apilog' | 'pino' | 'noop';
 export type ServiceMessage = { ready: number } | { cpuUs: number; requests: number };
 
 const framework = process.argv[2] as Framework;
@@ -37,6 +38,8 @@ async function expressApp(): Promise<{ port: number; logger?: ApiLogger }> {
   if (variant === 'apilog') {
     logger = await sdk();
     app.use(apilogExpress({ logger, service: 'bench-api' }));
+  } else if (variant === 'noop') {
+    app.use(apilogExpress({ logger: { log: () => true }, service: 'bench-api' }));
   } else if (variant === 'pino') {
     const { pinoHttp } = await import('pino-http');
     const { default: pino } = await import('pino');
@@ -58,6 +61,8 @@ async function fastifyApp(): Promise<{ port: number; logger?: ApiLogger }> {
   if (variant === 'apilog') {
     logger = await sdk();
     await app.register(apilogFastify, { logger, service: 'bench-api' });
+  } else if (variant === 'noop') {
+    await app.register(apilogFastify, { logger: { log: () => true }, service: 'bench-api' });
   }
   app.get<{ Params: { id: string } }>('/v1/users/:id', async (req) => user(req.params.id));
   await app.listen({ port: 0, host: '127.0.0.1' });
