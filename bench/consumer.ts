@@ -13,7 +13,9 @@
  * Events/s and CPU microseconds per event (this process: user + system, which includes the embedded engine's inserts;
  * a server's own CPU only with --server-pid) side by side, with ratios. Endpoints from KAFKA_BROKERS,
  * SCHEMA_REGISTRY_URL, CLICKHOUSE_URL (bench/perfStack.ts starts private ones). Last line:
- * {"events": N, "full_eps": …, "baseline_eps": …, "ratio": …, "cpu_us_per_event": …}
+ * {"events": N, "full_eps": …, "baseline_eps": …, "ratio": …, "cpu_us_per_event": …, "baseline_cpu_us_per_event": …, "cpu_ratio": …}
+ * where cpu_ratio is the full path's CPU per event in this process over the fetch-only baseline's, in the same run
+ * (with the server sink, ClickHouse's own CPU is not in it: it is the consumer's cost beyond the Kafka client's).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -302,7 +304,7 @@ async function main(argv: string[]): Promise<void> {
   await sink.close();
   if (chdbDir) rmSync(chdbDir, { recursive: true, force: true });
   process.stdout.write(
-    `${JSON.stringify({ events: f.events, full_eps: main.eps, baseline_eps: base.eps, ratio: Math.round((main.eps / base.eps) * 100) / 100, cpu_us_per_event: main.us, ...(main.serverUs === undefined ? {} : { server_cpu_us_per_event: main.serverUs }) })}\n`,
+    `${JSON.stringify({ events: f.events, full_eps: main.eps, baseline_eps: base.eps, ratio: Math.round((main.eps / base.eps) * 100) / 100, cpu_us_per_event: main.us, baseline_cpu_us_per_event: base.us, cpu_ratio: Math.round((main.us / base.us) * 100) / 100, ...(main.serverUs === undefined ? {} : { server_cpu_us_per_event: main.serverUs }) })}\n`,
   );
 }
 

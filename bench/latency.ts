@@ -1,9 +1,9 @@
 /**
- * `npm run bench:latency -- [--rate 10000] [--seconds 30] [--sink server|embedded|both] [--batch-age-ms MS]`
+ * `npm run bench:latency -- [--rate 10000] [--seconds 30] [--sink server|embedded|both] [--batch-age-ms MS] [--concurrency N]`
  *
  * How soon an API call is visible to the analysts: a steady `rate` of events/s logged through the SDK (in a process of
  * its own, bench/latencyLoad.ts), consumed by the consumer with its default settings (`--batch-age-ms` overrides the one
- * that trades latency for throughput), into each sink; every 100 ms the bench asks ClickHouse for the newest event
+ * that trades latency for throughput, `--concurrency` the partitions processed at once), into each sink; every 100 ms the bench asks ClickHouse for the newest event
  * stored, and the *freshness* is now minus that event's `ts` (its log() time). p50, p99 and max over the run, after a
  * 5 s warm-up. The server sink's consumer is `apilog consume` as a process; the embedded engine's runs in this process
  * (one process per data directory), which is where the query comes from too.
@@ -12,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { ApiCallConsumer } from '../consumer/apiCallConsumer.ts';
@@ -76,9 +76,10 @@ async function main(argv: string[]): Promise<void> {
     .option('--rate <n>', 'events per second', (v) => Number(v), 10_000)
     .option('--seconds <n>', 'seconds of load', (v) => Number(v), 30)
     .option('--sink <kind>', 'server, embedded or both', 'both')
-    .option('--batch-age-ms <ms>', "the consumer's --batch-age-ms (default: the consumer's)", (v) => Number(v));
+    .option('--batch-age-ms <ms>', "the consumer's --batch-age-ms (default: the consumer's)", (v) => Number(v))
+    .option('--concurrency <n>', "the consumer's --concurrency (default: the consumer's)", (v) => Number(v));
   program.parse(argv, { from: 'user' });
-  const o = program.opts<{ rate: number; seconds: number; sink: string; batchAgeMs?: number }>();
+  const o = program.opts<{ rate: number; seconds: number; sink: string; batchAgeMs?: number; concurrency?: number }>();
   const env = readStackEnv() ?? {};
   const brokers = process.env['KAFKA_BROKERS'] ?? env.KAFKA_BROKERS ?? LOCAL_KAFKA_BROKERS;
   const registry = process.env['SCHEMA_REGISTRY_URL'] ?? env.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL;
@@ -93,7 +94,8 @@ async function main(argv: string[]): Promise<void> {
     const table = `latency_${id}`;
     await ensureTopic(kafka, { topic, partitions: 6 });
     await ensureTopic(kafka, { topic: deadLetterTopicFor(topic), partitions: 1 });
-    say(`${kind}: ${o.rate} events/s for ${o.seconds} s → ${topic}; consumer defaults${o.batchAgeMs ? ` but --batch-age-ms ${o.batchAgeMs}` : ''}`);
+    const overrides = [o.batchAgeMs ? `--batch-age-ms ${o.batchAgeMs}` : '', o.concurrency ? `--concurrency ${o.concurrency}` : ''].filter(Boolean).join(' ');
+    say(`${kind}: ${o.rate} events/s for ${o.seconds} s → ${topic}; consumer defaults${overrides ? ` but ${overrides}` : ''}`);
     if (kind === 'server') {
       const sink = new ClickHouseServerSink({ url: clickhouse });
       await ensureApiCallsTable(sink, table);
@@ -101,6 +103,7 @@ async function main(argv: string[]): Promise<void> {
         join(PROJECT_ROOT, 'bin', 'apilog.js'), 'consume', '--brokers', brokers, '--registry', registry, '--clickhouse', clickhouse,
         '--topic', topic, '--table', table, '--group', `bench-${id}`, '--metrics-port', '0',
         ...(o.batchAgeMs ? ['--batch-age-ms', String(o.batchAgeMs)] : []),
+        ...(o.concurrency ? ['--concurrency', String(o.concurrency)] : []),
       ], { cwd: PROJECT_ROOT, stdio: 'ignore' });
       try {
         await sleep(4000); // the consumer joins before the load starts
@@ -115,7 +118,8 @@ async function main(argv: string[]): Promise<void> {
       await ensureApiCallsTable(sink, table);
       const consumer = new ApiCallConsumer({
         kafka, registry: new SchemaRegistryClient({ url: registry }), sink, logger, topic, table, groupId: `bench-${id}`,
-        deadLetterTopic: deadLetterTopicFor(topic), ...(o.batchAgeMs ? { tuning: { maxBatchAgeMs: o.batchAgeMs } } : {}),
+        deadLetterTopic: deadLetterTopicFor(topic),
+        tuning: { ...(o.batchAgeMs ? { maxBatchAgeMs: o.batchAgeMs } : {}), ...(o.concurrency ? { partitionsConsumedConcurrently: o.concurrency } : {}) },
       });
       await consumer.start();
       try {
@@ -130,7 +134,7 @@ async function main(argv: string[]): Promise<void> {
     const r = results.at(-1)!;
     say(`  freshness p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms over ${r.samples} samples; ${r.rows} rows`);
   }
-  process.stdout.write(`${JSON.stringify({ rate: o.rate, seconds: o.seconds, ...(o.batchAgeMs ? { batch_age_ms: o.batchAgeMs } : {}), results })}\n`);
+  process.stdout.write(`${JSON.stringify({ rate: o.rate, seconds: o.seconds, ...(o.batchAgeMs ? { batch_age_ms: o.batchAgeMs } : {}), ...(o.concurrency ? { concurrency: o.concurrency } : {}), load: loadavg().map((l) => Number(l.toFixed(2))), results })}\n`);
 }
 
 main(process.argv.slice(2)).then(

@@ -3,7 +3,8 @@
  * in the same run, against the shared local broker (a fresh topic per run).
  *
  * - caller side: every log() call is timed alone (performance.now() around it, minus the timer's own median
- *   cost, measured first); p50 and p99 over all calls of the run.
+ *   cost, measured first); p50, p99 and p99.9 over all calls of the run (garbage collection included: the SDK's
+ *   encoding and sending run on the same thread between the caller's ticks). BENCH_EVENTS=1000000 for the target.
  * - sustained: events/s from the first log() until flush() resolves (all acknowledged), versus raw kafkajs
  *   sending the same events pre-encoded (Avro + framing done before the clock starts), in batches of the same
  *   size, with the same producer settings (idempotent, acks=all, one request in flight, same codec).
@@ -11,6 +12,7 @@
  *
  * Env: BENCH_EVENTS (default 200000), BENCH_COMPRESSION (none | gzip | snappy | lz4 | zstd, default lz4), KAFKA_BROKERS, SCHEMA_REGISTRY_URL.
  */
+import { loadavg } from 'node:os';
 import { Partitioners } from 'kafkajs';
 import { PRODUCER_DELIVERY, registerEventSchema } from '../producer/apiCallProducer.ts';
 import { createApiLogger } from '../producer/apiLogger.ts';
@@ -128,9 +130,10 @@ async function main(): Promise<void> {
   say('');
   say(`${'measure'.padEnd(28)} ${'SDK'.padStart(12)} ${'raw kafkajs'.padStart(12)}`);
   say(`${'sustained events/s'.padEnd(28)} ${String(Math.round(best.eps)).padStart(12)} ${String(Math.round(bestRaw)).padStart(12)}   ratio ${ratio.toFixed(2)} (target >= 0.8)`);
-  say(`${'log() p50 / p99 ns'.padEnd(28)} ${`${best.p50.toFixed(0)} / ${best.p99.toFixed(0)}`.padStart(12)} ${'-'.padStart(12)}   (target p99 < 2000 ns)`);
+  say(`${'log() p50 / p99 / p99.9 ns'.padEnd(28)} ${`${best.p50.toFixed(0)} / ${best.p99.toFixed(0)} / ${best.p999.toFixed(0)}`.padStart(20)} ${'-'.padStart(4)}   (target p99 < 2000, p99.9 < 20000 ns; GC included)`);
+  say(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   process.stdout.write(
-    `${JSON.stringify({ events: N, log_p50_ns: Math.round(best.p50), log_p99_ns: Math.round(best.p99), eps: Math.round(best.eps), raw_eps: Math.round(bestRaw), ratio: Number(ratio.toFixed(3)) })}\n`,
+    `${JSON.stringify({ events: N, log_p50_ns: Math.round(best.p50), log_p99_ns: Math.round(best.p99), log_p999_ns: Math.round(best.p999), eps: Math.round(best.eps), raw_eps: Math.round(bestRaw), ratio: Number(ratio.toFixed(3)) })}\n`,
   );
 }
 

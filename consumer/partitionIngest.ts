@@ -294,9 +294,18 @@ export class PartitionIngest {
     await this.retry('stored-offsets', lease, () => stored.prepare(first, last));
   }
 
-  /** When the pending batch was opened: now for its first offset (the batch keeps only that), no clock read per message. */
-  private openedAt(): number {
-    return this.batch.isEmpty ? this.now() : this.batch.openedAt;
+  /**
+   * When the pending batch was opened, for its age: set by its first row (the batch keeps only that), no clock read
+   * per message. `producedAt` (the Kafka timestamp of that row, ms) when given and in the past: the batch's age is its
+   * oldest row's age, counted from when it was produced, not from when it was fetched. Counted from the fetch, a
+   * caught-up partition's rows waited a fetch cycle in Kafka and then maxBatchAgeMs more in the batch (bench:latency:
+   * p99 2.7-3.9 s at 10,000 events/s with a 1 s age). A producer's clock behind this one's makes its batches due
+   * sooner (smaller inserts), never later.
+   */
+  private openedAt(producedAt?: number): number {
+    if (!this.batch.isEmpty) return this.batch.openedAt;
+    const now = this.now();
+    return producedAt !== undefined && producedAt > 0 && producedAt < now ? producedAt : now;
   }
 
   /** Whether the message at `offset` must be decoded and added. Synchronous; call for every message in order. */
@@ -312,14 +321,20 @@ export class PartitionIngest {
     return true;
   }
 
-  /** `layout`: the writer's (RowWriter.layout); a batch holds rows of one layout, flush before it changes. */
-  addRow(offset: number, line: string, layout?: RowLayout): void {
-    this.batch.addRow(offset, line, this.openedAt(), layout);
+  /**
+   * `layout`: the writer's (RowWriter.layout); a batch holds rows of one layout, flush before it changes.
+   * `producedAt`: as for addEncoded.
+   */
+  addRow(offset: number, line: string, layout?: RowLayout, producedAt?: number): void {
+    this.batch.addRow(offset, line, this.openedAt(producedAt), layout);
   }
 
-  /** Encodes a message's value into the pending batch (see PartitionBatch.addEncoded); throws DecodeError, adding nothing. */
-  addEncoded(offset: number, encoder: RowEncoder, value: Buffer, offsetText: string): void {
-    this.batch.addEncoded(offset, this.openedAt(), encoder, value, this.partition, offsetText);
+  /**
+   * Encodes a message's value into the pending batch (see PartitionBatch.addEncoded); throws DecodeError, adding nothing.
+   * `producedAt`: the message's Kafka timestamp (ms), which starts the batch's age when it is the first row.
+   */
+  addEncoded(offset: number, encoder: RowEncoder, value: Buffer, offsetText: string, producedAt?: number): void {
+    this.batch.addEncoded(offset, this.openedAt(producedAt), encoder, value, this.partition, offsetText);
   }
 
   addDeadLetter(offset: number, letter: DeadLetter): void {

@@ -67,7 +67,7 @@ export interface ApiLoggerOptions {
   readonly batchMaxEvents?: number;
   /** Most estimated bytes in one produce request. @default 1048576 */
   readonly batchMaxBytes?: number;
-  /** How long the first event of a batch may wait for company. @default 10 */
+  /** How long the oldest event of a batch short of batchMaxEvents waits for company (also after a send). @default 10 */
   readonly lingerMs?: number;
   /** Largest event accepted (UTF-8 bytes of its strings + 10 per number). @default 65536 */
   readonly maxEventBytes?: number;

@@ -8,7 +8,7 @@
  * not a dependency of the SDK: this module only uses its request/response shapes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
+import { buildEvent, countRequestBytes, countResponseBytes, mayHaveUncountedBody, noBody, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
 
 export type { MiddlewareOptions };
 
@@ -29,7 +29,7 @@ export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest,
     if (o.skip?.(method, url.split('?', 1)[0]!)) return next();
     const startedAt = Date.now();
     const t0 = process.hrtime.bigint();
-    const requestBytes = countRequestBytes(req);
+    const requestBytes = mayHaveUncountedBody(req) ? countRequestBytes(req) : noBody;
     const responseBytes = countResponseBytes(res);
     // Express sets req.route when a route matches, and restores req.baseUrl when an error leaves the router:
     // the mount path is taken at the moment of the match.
@@ -44,10 +44,7 @@ export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest,
         mountPath = req.baseUrl ?? '';
       },
     });
-    let done = false;
     const finish = () => {
-      if (done) return;
-      done = true;
       const routePath = matched?.path;
       const route = typeof routePath === 'string' ? `${mountPath}${routePath}` : undefined;
       o.log(
@@ -62,8 +59,8 @@ export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest,
         }),
       );
     };
-    res.once('finish', finish);
-    res.once('close', finish);
+    // 'close' follows 'finish' on every response (and comes alone when the connection closes first): one listener.
+    res.on('close', finish);
     next();
   };
 }

@@ -5,7 +5,7 @@
  * / `captureQuery` go into `attributes` (`header.<name>`, `query.<name>`), and the redaction list replaces the
  * values of Authorization, Cookie and token-like parameters with "[REDACTED]".
  */
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { hostname } from 'node:os';
 import type { LogEvent } from '../apiLogger.ts';
@@ -149,6 +149,18 @@ export function requestBytesOf(headers: IncomingHttpHeaders, streamed: number): 
   const n = Number(headers['content-length']);
   return Number.isSafeInteger(n) && n >= 0 ? n : streamed;
 }
+
+/**
+ * Whether counting a request's body on the stream can matter: an HTTP/1.x request without Transfer-Encoding
+ * has a body of exactly Content-Length bytes, or none (RFC 9112 §6.3), and requestBytesOf takes the header.
+ * HTTP/2 requests may stream a body without a length.
+ */
+export function mayHaveUncountedBody(req: IncomingMessage): boolean {
+  return req.httpVersionMajor >= 2 || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** The body byte count of a request that has none on the stream beyond Content-Length. */
+export const noBody = (): number => 0;
 
 /**
  * Counts the body bytes a request receives without reading them: wraps push() of this one request object, which

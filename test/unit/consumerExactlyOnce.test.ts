@@ -624,4 +624,23 @@ describe('exactly-once core: every crash point (unit, in-memory twins)', () => {
     ingest.addRow(2, 'x');
     expect(ingest.due(limits, false)).toBe('rows');
   });
+
+  it("a batch's age counts from its first row's Kafka timestamp when that is in the past, else from now", async () => {
+    let now = 10_000;
+    const ingest = new PartitionIngest('t', 0, { rows: new MemoryClickHouse(true, false), deadLetters: { send: async () => undefined }, backoff: noWait, now: () => now });
+    const limits = { maxBatchRows: 100, maxBatchBytes: 100_000, maxBatchAgeMs: 1000 };
+    const lease = new MemoryKafka().lease();
+    await ingest.recover(0, lease);
+    ingest.admit(0);
+    ingest.addRow(0, '{"_offset":0}\n', undefined, now - 700); // produced 700 ms ago: due in 300 ms
+    ingest.admit(1);
+    ingest.addRow(1, '{"_offset":1}\n', undefined, now - 5000); // not the first row: the batch's age stays its first row's
+    expect(ingest.msUntilAge(limits)).toBe(300);
+    now += 300;
+    expect(ingest.due(limits, true)).toBe('age');
+    await ingest.flush(lease);
+    ingest.admit(2);
+    ingest.addRow(2, '{"_offset":2}\n', undefined, now + 60_000); // a producer clock ahead of this one: counted from now
+    expect(ingest.msUntilAge(limits)).toBe(1000);
+  });
 });

@@ -1,0 +1,99 @@
+/**
+ * The service process of `npm run bench:middleware`: one Express 5 or Fastify 5 app with one variant of request
+ * logging, on an ephemeral loopback port. Driven over IPC by bench/middleware.ts:
+ *   → { cmd: 'start' }   resets the CPU clock and the request count
+ *   → { cmd: 'stop' }    waits until the SDK has every event of the window acknowledged by Kafka (variant apilog),
+ *                         then answers { cpuUs, requests } for the window
+ *   → { cmd: 'exit' }
+ * argv: <express|fastify> <plain|apilog|pino|noop> ; env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, BENCH_TOPIC.
+ */
+import { createWriteStream } from 'node:fs';
+import { createApiLogger, type ApiLogger } from '../producer/apiLogger.ts';
+import { apilogExpress } from '../producer/middleware/express.ts';
+import { apilogFastify } from '../producer/middleware/fastify.ts';
+
+export type Framework = 'express' | 'fastify';
+/** `noop`: apilog's middleware with a logger whose log() does nothing (the middleware's own cost, no SDK). */
+export type Variant = 'plain' | 'apilog' | 'pino' | 'noop';
+export type ServiceMessage = { ready: number } | { cpuUs: number; requests: number };
+
+const framework = process.argv[2] as Framework;
+const variant = process.argv[3] as Variant;
+const send = (m: ServiceMessage) => process.send!(m);
+
+let requests = 0;
+const user = (id: string) => {
+  requests++;
+  return { id, name: 'Ada Lovelace', plan: 'pro', active: true, created: '2024-01-02T03:04:05Z' };
+};
+
+async function sdk(): Promise<ApiLogger> {
+  return createApiLogger({ brokers: process.env['KAFKA_BROKERS']!.split(','), registry: process.env['SCHEMA_REGISTRY_URL']!, topic: process.env['BENCH_TOPIC']! });
+}
+
+async function expressApp(): Promise<{ port: number; logger?: ApiLogger }> {
+  const { default: express } = await import('express');
+  const app = express();
+  let logger: ApiLogger | undefined;
+  if (variant === 'apilog') {
+    logger = await sdk();
+    app.use(apilogExpress({ logger, service: 'bench-api' }));
+  } else if (variant === 'noop') {
+    app.use(apilogExpress({ logger: { log: () => true }, service: 'bench-api' }));
+  } else if (variant === 'pino') {
+    const { pinoHttp } = await import('pino-http');
+    const { default: pino } = await import('pino');
+    app.use(pinoHttp({ logger: pino(pino.destination({ dest: '/dev/null', sync: false })) }));
+  }
+  app.get('/v1/users/:id', (req, res) => {
+    res.json(user(req.params.id));
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise<void>((r) => server.once('listening', () => r()));
+  return { port: (server.address() as { port: number }).port, ...(logger ? { logger } : {}) };
+}
+
+async function fastifyApp(): Promise<{ port: number; logger?: ApiLogger }> {
+  const { default: Fastify } = await import('fastify');
+  // Fastify's own logger is pino: request and response lines, written to /dev/null.
+  const app = Fastify(variant === 'pino' ? { logger: { level: 'info', stream: createWriteStream('/dev/null') } } : { logger: false });
+  let logger: ApiLogger | undefined;
+  if (variant === 'apilog') {
+    logger = await sdk();
+    await app.register(apilogFastify, { logger, service: 'bench-api' });
+  } else if (variant === 'noop') {
+    await app.register(apilogFastify, { logger: { log: () => true }, service: 'bench-api' });
+  }
+  app.get<{ Params: { id: string } }>('/v1/users/:id', async (req) => user(req.params.id));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { port: (app.server.address() as { port: number }).port, ...(logger ? { logger } : {}) };
+}
+
+async function main(): Promise<void> {
+  const { port, logger } = framework === 'express' ? await expressApp() : await fastifyApp();
+  let cpu0 = process.cpuUsage();
+  let requests0 = 0;
+  process.on('message', (m: { cmd: string }) => {
+    if (m.cmd === 'start') {
+      cpu0 = process.cpuUsage();
+      requests0 = requests;
+    } else if (m.cmd === 'stop') {
+      void (async () => {
+        if (logger) await logger.flush();
+        const cpu = process.cpuUsage(cpu0);
+        send({ cpuUs: cpu.user + cpu.system, requests: requests - requests0 });
+      })();
+    } else if (m.cmd === 'exit') {
+      void (async () => {
+        if (logger) await logger.close();
+        process.exit(0);
+      })();
+    }
+  });
+  send({ ready: port });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:middleware service ${framework}/${variant}: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
