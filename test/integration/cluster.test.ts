@@ -42,8 +42,17 @@ afterAll(async () => {
 
 describe('the local cluster (integration)', () => {
   it('status reports each process with its memory; .stack/cluster/env names every broker and replica', async () => {
-    const rows = await statusCluster();
-    for (const service of [cluster.zookeeper, ...cluster.brokers, ...cluster.clickhouse]) {
+    // Each health probe is one request with a 2 s timeout: on two busy cores one can miss. Asked again for up to
+    // 30 s; a service that stays unhealthy (or a wrong pid, or no memory figure) still fails.
+    const started = [cluster.zookeeper, ...cluster.brokers, ...cluster.clickhouse]; // not the registry: this file does not start it
+    const unhealthy = (rows: Awaited<ReturnType<typeof statusCluster>>) => rows.filter((r) => !r.healthy && started.some((s) => s.id === r.id));
+    let rows = await statusCluster();
+    for (let tries = 0; tries < 15 && unhealthy(rows).length > 0; tries++) {
+      process.stderr.write(`cluster status: not healthy yet: ${unhealthy(rows).map((r) => r.id).join(', ')}\n`);
+      await new Promise((r) => setTimeout(r, 2000));
+      rows = await statusCluster();
+    }
+    for (const service of started) {
       const row = rows.find((r) => r.id === service.id)!;
       expect(row).toMatchObject({ healthy: true, pid: pidOf(service) });
       expect(row.rss).toBeGreaterThan(10 * 1048576);

@@ -4,6 +4,7 @@
  * started them. A developer's running cluster is used and left running. Under CI=true a service that does not start
  * fails the test (startService throws), never skips it.
  */
+import { Kafka, logLevel } from 'kafkajs';
 import { clusterStack, type ClusterStack } from '../../stack/cluster.ts';
 import { livePid } from '../../stack/processes.ts';
 import { pidFileOf, type Service } from '../../stack/services.ts';
@@ -42,11 +43,38 @@ export async function useClusterServices(pick: (cluster: ClusterStack) => readon
     }
     for (const s of started.filter(isClickHouse)) launched.set(s, await launchService(s, { verbose: false }));
     for (const s of services) await awaitHealthy(s, { verbose: false }, launched.get(s));
+    const brokers = services.filter((s) => cluster.brokers.includes(s));
+    if (brokers.length > 1) await untilBrokersAgree(brokers.map((b) => b.endpoint));
   } catch (error) {
     await stop(); // nothing of ours left running when the test cannot start
     throw error;
   }
   return { cluster, stop };
+}
+
+/**
+ * Waits until every broker's metadata lists every broker. Each one is healthy once it lists itself, but under load
+ * another broker's metadata learns of it a moment later: a test that asked the cluster right after start-up saw two
+ * brokers of three (describeCluster answered by a broker that had not heard of the third yet).
+ */
+async function untilBrokersAgree(endpoints: readonly string[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = await Promise.all(endpoints.map(async (endpoint) => {
+      const admin = new Kafka({ clientId: 'apilog-test', brokers: [endpoint], connectionTimeout: 2000, requestTimeout: 5000, retry: { retries: 0 }, logLevel: logLevel.NOTHING }).admin();
+      try {
+        await admin.connect();
+        return (await admin.describeCluster()).brokers.length;
+      } catch {
+        return 0;
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    }));
+    if (seen.every((n) => n === endpoints.length)) return;
+    if (Date.now() > deadline) throw new Error(`the brokers did not agree on their cluster within ${timeoutMs} ms: each listed ${seen.join(', ')} of ${endpoints.length}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 /** SIGKILLs a service and starts it again (a crash and a supervisor's restart); resolves once it is healthy. */
