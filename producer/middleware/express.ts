@@ -8,7 +8,7 @@
  * not a dependency of the SDK: this module only uses its request/response shapes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { buildEvent, countRequestBytes, countResponseBytes, mayHaveUncountedBody, noBody, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
+import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
 
 export type { MiddlewareOptions };
 
@@ -29,7 +29,7 @@ export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest,
     if (o.skip?.(method, url.split('?', 1)[0]!)) return next();
     const startedAt = Date.now();
     const t0 = process.hrtime.bigint();
-    const requestBytes = mayHaveUncountedBody(req) ? countRequestBytes(req) : noBody;
+    const requestBytes = countRequestBytes(req);
     const responseBytes = countResponseBytes(res);
     // Express sets req.route when a route matches, and restores req.baseUrl when an error leaves the router:
     // the mount path is taken at the moment of the match.

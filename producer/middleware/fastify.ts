@@ -7,7 +7,7 @@
  * dependency of the SDK: this module only uses the shapes of its instance, request and reply.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { buildEvent, countRequestBytes, countResponseBytes, mayHaveUncountedBody, noBody, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
+import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
 
 export type { MiddlewareOptions };
 
@@ -47,7 +47,7 @@ async function plugin(app: FastifyShape, options: MiddlewareOptions): Promise<vo
     timings.set(req.raw, {
       startedAt: Date.now(),
       t0: process.hrtime.bigint(),
-      requestBytes: mayHaveUncountedBody(req.raw) ? countRequestBytes(req.raw) : noBody,
+      requestBytes: countRequestBytes(req.raw),
       responseBytes: countResponseBytes(reply.raw),
     });
   });

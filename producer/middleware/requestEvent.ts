@@ -6,7 +6,6 @@
  * values of Authorization, Cookie and token-like parameters with "[REDACTED]".
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import { hostname } from 'node:os';
 import type { LogEvent } from '../apiLogger.ts';
 
@@ -155,23 +154,25 @@ export function requestBytesOf(headers: IncomingHttpHeaders, streamed: number): 
  * has a body of exactly Content-Length bytes, or none (RFC 9112 §6.3), and requestBytesOf takes the header.
  * HTTP/2 requests may stream a body without a length.
  */
-export function mayHaveUncountedBody(req: IncomingMessage): boolean {
+function mayHaveUncountedBody(req: IncomingMessage): boolean {
   return req.httpVersionMajor >= 2 || req.headers['transfer-encoding'] !== undefined;
 }
 
 /** The body byte count of a request that has none on the stream beyond Content-Length. */
-export const noBody = (): number => 0;
+const noBody = (): number => 0;
 
 /**
  * Counts the body bytes a request receives without reading them: wraps push() of this one request object, which
  * Node's HTTP parser calls with each body chunk whoever reads it, and whenever. A 'data' listener instead would
  * switch the stream to flowing mode, and a body parser behind an async middleware would find the body gone.
- * Bytes already buffered when this is called are included; bytes already read by someone are not.
+ * Bytes already buffered when this is called are included; bytes already read by someone are not. A request whose
+ * body Content-Length gives (or that has none) is left alone: requestBytesOf reads the header.
  */
-export function countRequestBytes(req: Readable): () => number {
+export function countRequestBytes(req: IncomingMessage): () => number {
+  if (!mayHaveUncountedBody(req)) return noBody;
   let bytes = req.readableLength;
   const push = req.push;
-  req.push = function (this: Readable, chunk: unknown, encoding?: BufferEncoding) {
+  req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding) {
     if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
     else if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, encoding);
     return push.call(this, chunk, encoding);
