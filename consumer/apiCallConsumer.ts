@@ -408,7 +408,7 @@ export class ApiCallConsumer {
             if (ingest.flushing) await ingest.settle();
             ingest.cutForLayout(lease);
           }
-          ingest.addEncoded(offset, encoder, message.value!, message.offset, Number(message.timestamp));
+          ingest.addEncoded(offset, encoder, message.value!, message.offset, message.timestamp);
           if (ingest.canCut && (ingest.pending.rows >= t.maxBatchRows || ingest.pending.bytes >= t.maxBatchBytes)) {
             // The batch is full: insert it while the rest of this fetch is encoded; at most one insert in flight.
             if (ingest.flushing) await ingest.settle();

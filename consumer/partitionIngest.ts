@@ -302,10 +302,12 @@ export class PartitionIngest {
    * p99 2.7-3.9 s at 10,000 events/s with a 1 s age). A producer's clock behind this one's makes its batches due
    * sooner (smaller inserts), never later.
    */
-  private openedAt(producedAt?: number): number {
+  private openedAt(producedAt?: number | string): number {
     if (!this.batch.isEmpty) return this.batch.openedAt;
     const now = this.now();
-    return producedAt !== undefined && producedAt > 0 && producedAt < now ? producedAt : now;
+    // Parsed here, for a batch's first row only: kafkajs gives the timestamp as text, and most rows are not first.
+    const at = Number(producedAt);
+    return at > 0 && at < now ? at : now;
   }
 
   /** Whether the message at `offset` must be decoded and added. Synchronous; call for every message in order. */
@@ -325,15 +327,16 @@ export class PartitionIngest {
    * `layout`: the writer's (RowWriter.layout); a batch holds rows of one layout, flush before it changes.
    * `producedAt`: as for addEncoded.
    */
-  addRow(offset: number, line: string, layout?: RowLayout, producedAt?: number): void {
+  addRow(offset: number, line: string, layout?: RowLayout, producedAt?: number | string): void {
     this.batch.addRow(offset, line, this.openedAt(producedAt), layout);
   }
 
   /**
    * Encodes a message's value into the pending batch (see PartitionBatch.addEncoded); throws DecodeError, adding nothing.
-   * `producedAt`: the message's Kafka timestamp (ms), which starts the batch's age when it is the first row.
+   * `producedAt`: the message's Kafka timestamp (ms, as kafkajs's text or a number), which starts the batch's age when
+   * it is the first row.
    */
-  addEncoded(offset: number, encoder: RowEncoder, value: Buffer, offsetText: string, producedAt?: number): void {
+  addEncoded(offset: number, encoder: RowEncoder, value: Buffer, offsetText: string, producedAt?: number | string): void {
     this.batch.addEncoded(offset, this.openedAt(producedAt), encoder, value, this.partition, offsetText);
   }
 
