@@ -9,19 +9,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
-import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
-import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
-import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
-import { ensureTopic } from '../../producer/topic.ts';
 import { PROJECT_ROOT } from '../../stack/endpoints.ts';
-import { TcpProxy } from '../faults/tcpProxy.ts';
-import { countRows, kafkaClient, produce, stack, uniqueName } from './pipeline.ts';
+import { countRows, proxiedScenario, stack, type Cleanup } from './pipeline.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a consumer starting while ClickHouse stops answering after the preflight (integration)', () => {
-  const cleanup: (() => Promise<void>)[] = [];
+  const cleanup: Cleanup = [];
   afterEach(async () => {
     for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
   });
@@ -33,15 +27,7 @@ describe('a consumer starting while ClickHouse stops answering after the preflig
     ['the column read (DESCRIBE TABLE)', 'DESCRIBE TABLE'],
   ])('%s times out: the consumer waits, then lands every record once', async (_step, statement) => {
     const n = 2000;
-    const topic = uniqueName('it-startup');
-    const table = uniqueName('startup');
-    await produce(topic, new SyntheticEvents({ seed: 11, startMs: Date.UTC(2026, 11, 2) }).take(n), 2);
-    await ensureTopic(kafkaClient(), { topic: deadLetterTopicFor(topic), partitions: 1 });
-    const sink = new ClickHouseServerSink({ url: stack().clickhouse });
-    cleanup.push(() => sink.close());
-    await ensureApiCallsTable(sink, table);
-    const proxy = await TcpProxy.inFrontOf(stack().clickhouse);
-    cleanup.push(() => proxy.close());
+    const { topic, table, group, sink, proxy } = await proxiedScenario('startup', n, 2, cleanup);
     let holdNext = true;
     proxy.holdWhen = (head) => {
       if (!holdNext || !head.includes(`${statement} ${table}`)) return false;
@@ -51,7 +37,7 @@ describe('a consumer starting while ClickHouse stops answering after the preflig
     const consumer: ChildProcess = spawn(process.execPath, [
       join(PROJECT_ROOT, 'bin', 'apilog.js'), 'consume', '--brokers', stack().brokers, '--registry', stack().registry,
       '--clickhouse', proxy.url, '--clickhouse-timeout-ms', '1500', '--topic', topic, '--table', table,
-      '--group', uniqueName('group'), '--metrics-port', '0', '--batch-age-ms', '200',
+      '--group', group, '--metrics-port', '0', '--batch-age-ms', '200',
     ], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     consumer.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

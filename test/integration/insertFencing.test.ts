@@ -14,15 +14,12 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiCallConsumer } from '../../consumer/apiCallConsumer.ts';
-import { ensureApiCallsTable } from '../../clickhouse/apiCallsTable.ts';
 import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
 import { deadLetterTopicFor } from '../../consumer/deadLetters.ts';
 import type { Sink } from '../../clickhouse/sink.ts';
-import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
-import { ensureTopic } from '../../producer/topic.ts';
 import { PROJECT_ROOT } from '../../stack/endpoints.ts';
-import { TcpProxy, isInsertRequest } from '../faults/tcpProxy.ts';
-import { countRows, kafkaClient, logger, produce, registryClient, stack, uniqueName } from './pipeline.ts';
+import { isInsertRequest } from '../faults/tcpProxy.ts';
+import { countRows, kafkaClient, logger, proxiedScenario, registryClient, stack, type Cleanup, type ProxiedScenario } from './pipeline.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -52,36 +49,11 @@ async function highWatermarks(topic: string): Promise<Map<number, number>> {
   }
 }
 
-type Cleanup = (() => Promise<void>)[];
-
-interface Scenario {
-  readonly topic: string;
-  readonly table: string;
-  readonly group: string;
-  /** Straight to the server. */
-  readonly sink: ClickHouseServerSink;
-  /** A proxy in front of the server. */
-  readonly proxy: TcpProxy;
-}
-
-/** A topic with `n` events, its dead-letter topic, a fresh table on the server and a proxy in front of it. */
-async function scenario(name: string, n: number, partitions: number, cleanup: Cleanup): Promise<Scenario> {
-  const topic = uniqueName(`it-fence-${name}`);
-  const table = uniqueName(`fence_${name}`);
-  await produce(topic, new SyntheticEvents({ seed: n, startMs: Date.UTC(2026, 10, 4) }).take(n), partitions);
-  await ensureTopic(kafkaClient(), { topic: deadLetterTopicFor(topic), partitions: 1 });
-  const sink = new ClickHouseServerSink({ url: stack().clickhouse });
-  cleanup.push(() => sink.close());
-  await ensureApiCallsTable(sink, table);
-  const proxy = await TcpProxy.inFrontOf(stack().clickhouse);
-  cleanup.push(() => proxy.close());
-  return { topic, table, group: uniqueName('group'), sink, proxy };
-}
 
 const fastTuning = { sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, rebalanceTimeoutMs: 12_000, maxBatchAgeMs: 200, retryInitialMs: 100, retryMaxMs: 500 };
 
 /** A consumer of the scenario's group writing through `sink`, started; stopped at cleanup. */
-async function startConsumer(s: Scenario, sink: Sink, cleanup: Cleanup): Promise<ApiCallConsumer> {
+async function startConsumer(s: ProxiedScenario, sink: Sink, cleanup: Cleanup): Promise<ApiCallConsumer> {
   const consumer = new ApiCallConsumer({
     kafka: kafkaClient(), registry: registryClient(), sink, logger, topic: s.topic, table: s.table, groupId: s.group,
     deadLetterTopic: deadLetterTopicFor(s.topic), tuning: fastTuning,
@@ -92,14 +64,14 @@ async function startConsumer(s: Scenario, sink: Sink, cleanup: Cleanup): Promise
 }
 
 /** A sink through the scenario's proxy that gives up on a request after `timeoutMs`. */
-function viaProxy(s: Scenario, timeoutMs: number, cleanup: Cleanup): ClickHouseServerSink {
+function viaProxy(s: ProxiedScenario, timeoutMs: number, cleanup: Cleanup): ClickHouseServerSink {
   const sink = new ClickHouseServerSink({ url: s.proxy.url, requestTimeoutMs: timeoutMs });
   cleanup.push(() => sink.close());
   return sink;
 }
 
 /** The server runs what the proxy held; then every offset must be stored once. */
-async function releaseAndCheck(s: Scenario, n: number): Promise<void> {
+async function releaseAndCheck(s: ProxiedScenario, n: number): Promise<void> {
   s.proxy.release();
   await sleep(3000);
   expect(await offsetCheck(s.sink, s.table, await highWatermarks(s.topic))).toEqual({ rows: n, doubled: 0, missing: 0 });
@@ -113,7 +85,7 @@ describe('inserts that wait at the server never land twice (integration, ClickHo
 
   it('a timed-out insert, retried while the first attempt still waits, is stored once', async () => {
     const n = 3000;
-    const s = await scenario('timeout', n, 1, cleanup);
+    const s = await proxiedScenario('fence-timeout', n, 1, cleanup);
     let holdNext = true;
     s.proxy.holdWhen = (head) => {
       if (!holdNext || !isInsertRequest(head)) return false;
@@ -130,7 +102,7 @@ describe('inserts that wait at the server never land twice (integration, ClickHo
 
   it('an insert of a SIGKILLed consumer, run by the server after the next owner took over, is stored once', async () => {
     const n = 3000;
-    const s = await scenario('orphan', n, 1, cleanup);
+    const s = await proxiedScenario('fence-orphan', n, 1, cleanup);
     const { topic, table, group, proxy } = s;
     proxy.holdWhen = isInsertRequest; // every insert of the first consumer waits
     const first = spawn(process.execPath, [
@@ -151,7 +123,7 @@ describe('inserts that wait at the server never land twice (integration, ClickHo
 
   it('a consumer retrying while the group rebalances gives its partitions up in time, and its waiting inserts never land', async () => {
     const n = 4000;
-    const s = await scenario('rebalance', n, 2, cleanup);
+    const s = await proxiedScenario('fence-rebalance', n, 2, cleanup);
     const { group, proxy } = s;
     proxy.holdWhen = isInsertRequest; // the first consumer's inserts all wait: it retries on and on
     await startConsumer(s, viaProxy(s, 1500, cleanup), cleanup);

@@ -11,6 +11,9 @@ import { createKafka } from '../../runtime/kafka.ts';
 import { createLogger } from '../../runtime/log.ts';
 import type { ApiCallEvent } from '../../schemas/apiCall.ts';
 import { SchemaRegistryClient } from '../../schemas/registry.ts';
+import { ClickHouseServerSink } from '../../clickhouse/serverSink.ts';
+import { SyntheticEvents } from '../../producer/syntheticEvents.ts';
+import { TcpProxy } from '../faults/tcpProxy.ts';
 
 export const stack = () => inject('stack');
 
@@ -98,3 +101,32 @@ export async function readBack(sink: Sink, table: string): Promise<ApiCallEvent[
 }
 
 export const byEventId = (a: ApiCallEvent, b: ApiCallEvent) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0);
+
+export type Cleanup = (() => Promise<void>)[];
+
+export interface ProxiedScenario {
+  readonly topic: string;
+  readonly table: string;
+  readonly group: string;
+  /** Straight to the server. */
+  readonly sink: ClickHouseServerSink;
+  /** A proxy in front of the server. */
+  readonly proxy: TcpProxy;
+}
+
+/**
+ * For the tests that hold requests at a proxy (test/faults/tcpProxy.ts): a topic with `n` events, its dead-letter
+ * topic, a fresh table on the ClickHouse server and a proxy in front of the server; closed at cleanup.
+ */
+export async function proxiedScenario(name: string, n: number, partitions: number, cleanup: Cleanup): Promise<ProxiedScenario> {
+  const topic = uniqueName(`it-${name}`);
+  const table = uniqueName(name.replace(/-/g, '_'));
+  await produce(topic, new SyntheticEvents({ seed: n, startMs: Date.UTC(2026, 10, 4) }).take(n), partitions);
+  await ensureTopic(kafkaClient(), { topic: deadLetterTopicFor(topic), partitions: 1 });
+  const sink = new ClickHouseServerSink({ url: stack().clickhouse });
+  cleanup.push(() => sink.close());
+  await ensureApiCallsTable(sink, table);
+  const proxy = await TcpProxy.inFrontOf(stack().clickhouse);
+  cleanup.push(() => proxy.close());
+  return { topic, table, group: uniqueName('group'), sink, proxy };
+}
