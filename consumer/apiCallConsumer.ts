@@ -81,9 +81,12 @@ const KAFKA_OUTAGES = new Set([
   'KafkaJSBrokerNotFound', 'KafkaJSMetadataNotLoaded', 'KafkaJSTopicMetadataNotLoaded', 'KafkaJSStaleTopicMetadataAssignment',
 ]);
 
+/** A Kafka failure of `step` that is worth waiting out, as a retriable error. */
+const kafkaRetriable = (step: string, error: unknown) => new ApilogError(`Kafka (${step}): ${describeError(error)}`, { retriable: true, cause: error });
+
 /** A Kafka outage as a retriable error (retried while the lease holds); anything else as it was. */
 function outageRetriable(step: string, error: unknown): unknown {
-  return isKafkaOutage(error) ? new ApilogError(`Kafka (${step}): ${describeError(error)}`, { retriable: true, cause: error }) : error;
+  return isKafkaOutage(error) ? kafkaRetriable(step, error) : error;
 }
 
 export function isKafkaOutage(error: unknown): boolean {
@@ -285,7 +288,7 @@ export class ApiCallConsumer {
       } catch (error) {
         const name = error instanceof Error ? error.name : '';
         if (/SASL|Authentication|Authorization/i.test(name) || error instanceof ConfigError) throw error;
-        throw new ApilogError(`Kafka (${step}): ${describeError(error)}`, { retriable: true, cause: error });
+        throw kafkaRetriable(step, error);
       }
     };
     return retrying(this.backoff, attempt, {
