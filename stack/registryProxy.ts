@@ -80,6 +80,9 @@ export function registryProxyService(options: RegistryProxyOptions): RegistryPro
         config,
         [
           '# Written by stack/registryProxy.ts: TLS and authentication in front of the schema registry.',
+          // Started as root, nginx runs its workers as nobody/www-data, who cannot read these files when the project
+          // sits in a directory only its owner may enter (mktemp -d makes such directories): the workers stay ours.
+          ...(process.getuid?.() === 0 ? ['user root;'] : []),
           'worker_processes 1;',
           `pid ${join(dir, 'nginx.pid')};`,
           `error_log ${join(dir, 'error.log')} warn;`,
