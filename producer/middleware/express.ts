@@ -6,54 +6,131 @@
  *
  * The route is Express's matched template (`req.baseUrl + req.route.path`, e.g. `/v1/users/:id`). Express is
  * not a dependency of the SDK: this module only uses its request/response shapes.
+ *
+ * What it costs a request matters (it runs on every one): what can be done once per app is done once, on the
+ * app's own request and response prototypes (`app.request` / `app.response`, Express's documented place to
+ * extend them), not on every request object. Redefining a property of each request as an accessor, as this
+ * middleware did at first, gives every request object its own hidden class and sends each later property read
+ * by Express's router to the slow path; wrapping each response's write/end allocated two closures per request.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { bodyByteLength, buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
 
 export type { MiddlewareOptions };
+
+/** The route Express matched and the mount path at that moment (Express restores baseUrl when an error leaves the router). */
+const kRoute = Symbol('apilog.route');
+const kMountPath = Symbol('apilog.mountPath');
+/** Body bytes written by a response this middleware watches (absent on the others). */
+const kResponseBytes = Symbol('apilog.responseBytes');
+/** Marks a prototype this module extended, so that a sub-app's prototype (whose chain holds its parent's) is not extended twice. */
+const kExtended = Symbol('apilog.extended');
 
 interface ExpressRequest extends IncomingMessage {
   originalUrl?: string;
   baseUrl?: string;
   route?: { path?: unknown };
   ip?: string;
+  [kRoute]?: { path?: unknown } | undefined;
+  [kMountPath]?: string;
+}
+interface WatchedResponse extends ServerResponse {
+  [kResponseBytes]?: number;
 }
 
 type Next = (error?: unknown) => void;
 
+/** Whether `proto` is an Express app's own prototype (not Node's, shared by every request of the process). */
+function isAppPrototype(proto: object | null, nodes: object): proto is object {
+  return proto !== null && proto !== nodes && proto !== Object.prototype;
+}
+
+function extended(proto: object): boolean {
+  return (proto as { [kExtended]?: boolean })[kExtended] === true;
+}
+
+/** `route` as an accessor: Express's assignment lands in the setter, which notes the mount path at the match. */
+const routeAccessor: PropertyDescriptor = {
+  configurable: true,
+  enumerable: true,
+  get(this: ExpressRequest) {
+    return this[kRoute];
+  },
+  set(this: ExpressRequest, value: { path?: unknown } | undefined) {
+    this[kRoute] = value;
+    this[kMountPath] = this.baseUrl ?? '';
+  },
+};
+
+function extendRequests(proto: object): void {
+  Object.defineProperty(proto, 'route', routeAccessor);
+  Object.defineProperty(proto, kExtended, { value: true });
+}
+
+/** write/end on the app's response prototype: count the body bytes of the responses this middleware watches. */
+function extendResponses(proto: object): void {
+  const { write, end } = proto as ServerResponse;
+  Object.defineProperty(proto, 'write', {
+    configurable: true,
+    writable: true,
+    value: function apilogWrite(this: WatchedResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
+      if (this[kResponseBytes] !== undefined) this[kResponseBytes] += bodyByteLength(chunk, encoding);
+      return (write as (c: unknown, e: unknown, cb: unknown) => boolean).call(this, chunk, encoding, callback);
+    },
+  });
+  Object.defineProperty(proto, 'end', {
+    configurable: true,
+    writable: true,
+    value: function apilogEnd(this: WatchedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
+      if (this[kResponseBytes] !== undefined && typeof chunk !== 'function') this[kResponseBytes] += bodyByteLength(chunk, encoding);
+      return (end as (c: unknown, e: unknown, cb: unknown) => ServerResponse).call(this, chunk, encoding, callback);
+    },
+  });
+  Object.defineProperty(proto, kExtended, { value: true });
+}
+
 export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest, res: ServerResponse, next: Next) => void {
   const o = resolveMiddlewareOptions(options);
-  return (req, res, next) => {
+  return (req, res: WatchedResponse, next) => {
     const method = req.method ?? 'GET';
     const url = req.originalUrl ?? req.url ?? '/';
     if (o.skip?.(method, url.split('?', 1)[0]!)) return next();
     const startedAt = Date.now();
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     const requestBytes = countRequestBytes(req);
-    const responseBytes = countResponseBytes(res);
-    // Express sets req.route when a route matches, and restores req.baseUrl when an error leaves the router:
-    // the mount path is taken at the moment of the match.
-    let matched: { path?: unknown } | undefined;
-    let mountPath = '';
-    Object.defineProperty(req, 'route', {
-      configurable: true,
-      enumerable: true,
-      get: () => matched,
-      set: (value: { path?: unknown } | undefined) => {
-        matched = value;
-        mountPath = req.baseUrl ?? '';
-      },
-    });
+
+    // Outside an Express app (a bare http server, connect) the prototypes are Node's own: those are not
+    // changed, and this request alone gets the accessor and the byte counting.
+    const reqProto = Object.getPrototypeOf(req) as object | null;
+    const onApp = isAppPrototype(reqProto, IncomingMessage.prototype);
+    if (onApp) {
+      if (!extended(reqProto)) extendRequests(reqProto);
+    } else if (Object.getOwnPropertyDescriptor(req, 'route')?.set !== routeAccessor.set) {
+      Object.defineProperty(req, 'route', routeAccessor);
+    }
+    let responseBytes: (() => number) | undefined;
+    const resProto = Object.getPrototypeOf(res) as object | null;
+    if (isAppPrototype(resProto, ServerResponse.prototype)) {
+      if (!extended(resProto)) extendResponses(resProto);
+      res[kResponseBytes] = 0;
+    } else {
+      responseBytes = countResponseBytes(res);
+    }
+
     const finish = () => {
+      // A route set while a prototype without the accessor was in place (a sub-app's) is an own property.
+      const matched = req.route;
+      const mountPath = matched === req[kRoute] ? req[kMountPath] : req.baseUrl;
       const routePath = matched?.path;
-      const route = typeof routePath === 'string' ? `${mountPath}${routePath}` : undefined;
+      const route = typeof routePath === 'string' ? `${mountPath ?? ''}${routePath}` : undefined;
       o.log(
         buildEvent(o, {
           method, url, route, startedAt, httpVersionMajor: req.httpVersionMajor,
           status: res.writableFinished ? res.statusCode : 499,
-          latencyUs: Number((process.hrtime.bigint() - t0) / 1000n),
+          latencyUs: Math.round((performance.now() - t0) * 1000),
           requestBytes: requestBytesOf(req.headers, requestBytes()),
-          responseBytes: responseBytes(),
+          responseBytes: responseBytes === undefined ? (res[kResponseBytes] ?? 0) : responseBytes(),
           clientIp: req.ip ?? req.socket.remoteAddress,
           headers: req.headers,
         }),

@@ -186,19 +186,23 @@ export function countRequestBytes(req: IncomingMessage): () => number {
  */
 export function countResponseBytes(res: ServerResponse): () => number {
   let bytes = 0;
-  const add = (chunk: unknown, encoding: unknown) => {
-    if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-    else if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
-  };
-  const write = res.write;
-  const end = res.end;
-  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-    add(chunk, rest[0]);
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+  const write = res.write as (chunk: unknown, encoding: unknown, callback: unknown) => boolean;
+  const end = res.end as (chunk: unknown, encoding: unknown, callback: unknown) => ServerResponse;
+  // Fixed parameters, not rest arguments: Node's write/end take (chunk, encoding, callback) and treat a missing
+  // one as undefined, and a rest array would be one more allocation per call.
+  res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
+    bytes += bodyByteLength(chunk, encoding);
+    return write.call(this, chunk, encoding, callback);
   } as ServerResponse['write'];
-  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
-    if (typeof chunk !== 'function') add(chunk, rest[0]);
-    return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+  res.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
+    if (typeof chunk !== 'function') bytes += bodyByteLength(chunk, encoding);
+    return end.call(this, chunk, encoding, callback);
   } as ServerResponse['end'];
   return () => bytes;
+}
+
+/** The bytes of a chunk given to a response's write or end (a string in the given encoding, or bytes). */
+export function bodyByteLength(chunk: unknown, encoding: unknown): number {
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return chunk instanceof Uint8Array ? chunk.byteLength : 0;
 }

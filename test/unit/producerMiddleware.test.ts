@@ -3,7 +3,7 @@
  * log() receives (the middleware's own interface), and every event is checked against the SDK's validator.
  */
 import type { AddressInfo } from 'node:net';
-import { request, type Server } from 'node:http';
+import { createServer, IncomingMessage, request, ServerResponse, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import Fastify from 'fastify';
@@ -139,6 +139,57 @@ describe('Express middleware (real HTTP)', () => {
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
   scenarios(() => base, () => events);
+});
+
+describe('Express middleware on an app with a mounted sub-app, and on a bare Node server (real HTTP)', () => {
+  const { events, logger } = recorder();
+  const bare = recorder();
+  let server: Server;
+  let bareServer: Server;
+  let base = '';
+  beforeAll(async () => {
+    const app = express();
+    app.use(apilogExpress({ logger, ...options }));
+    const admin = express();
+    admin.get('/things/:id', (_req, res) => void res.type('text/plain').send('thing'));
+    admin.get('/streamed', (_req, res) => {
+      res.write('ab');
+      res.write(Buffer.from('cde'));
+      res.end('\u00e9');
+    });
+    app.use('/admin', admin);
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Not Express: the request and response keep Node's own prototypes, which the middleware must not change.
+    const middleware = apilogExpress({ logger: bare.logger, ...options });
+    bareServer = createServer((req, res) => middleware(req, res, () => res.end('plain node')));
+    bareServer.listen(0, '127.0.0.1');
+    await new Promise((r) => bareServer.once('listening', r));
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    await new Promise<void>((r) => bareServer.close(() => r()));
+  });
+
+  test("a sub-app's route carries its mount path; streamed bytes are counted once", async () => {
+    expect(await (await fetch(`${base}/admin/things/7`)).text()).toBe('thing');
+    expect(await (await fetch(`${base}/admin/streamed`)).text()).toBe('abcde\u00e9');
+    await until(() => events.length >= 2);
+    expect(events.map((e) => [e.route, e.response_bytes])).toEqual([
+      ['/admin/things/:id', 5],
+      ['/admin/streamed', 7],
+    ]);
+  });
+
+  test("on a bare Node server: logged, counted, and Node's prototypes left as they were", async () => {
+    const port = (bareServer.address() as AddressInfo).port;
+    expect(await (await fetch(`http://127.0.0.1:${port}/x?y=1`)).text()).toBe('plain node');
+    await until(() => bare.events.length >= 1);
+    expect(bare.events[0]).toMatchObject({ route: UNMATCHED_ROUTE, path: '/x', status: 200, response_bytes: 10 });
+    expect(Object.getOwnPropertyDescriptor(IncomingMessage.prototype, 'route')).toBeUndefined();
+    expect([ServerResponse.prototype.write.name, ServerResponse.prototype.end.name]).toEqual(['write', 'end']);
+  });
 });
 
 describe('Express middleware, then an async middleware, then the body parser (real HTTP)', () => {
