@@ -11,6 +11,7 @@ const { KafkaJSProtocolError, KafkaJSSASLAuthenticationError } = kafkajs;
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 import { kafkaLevelFor, kafkaLogCreator, type Logger } from './log.ts';
 import { registerKafkaCodecs } from './kafkaCodecs.ts';
+import { stopIdleRequestQueueLoop } from './kafkajsIdleLoop.ts';
 import { ConfigError, describeError } from './errors.ts';
 
 export interface KafkaOptions {
@@ -73,6 +74,8 @@ function withSendFailures(config: KafkaConfig, onSendFailure: (retryCount: numbe
 export function createKafka(options: KafkaOptions): Kafka {
   // kafkajs keeps codecs per process: every client (consumers, producers, tests, benchmarks) gets all of Kafka's.
   registerKafkaCodecs();
+  // And its request queues poll themselves while idle (kafkajsIdleLoop.ts): stopped, for every client of the process.
+  stopIdleRequestQueueLoop();
   return new Kafka(kafkaConfig(options));
 }
 
