@@ -1,5 +1,21 @@
-/** Small measuring helpers shared by the ClickHouse benchmarks. */
+/** Small measuring helpers shared by the benchmarks. */
+import { readFileSync } from 'node:fs';
 import type { Sink } from '../clickhouse/sink.ts';
+
+/**
+ * CPU time (user + system, µs) of this process's main thread alone, the one that runs the caller's JavaScript, from
+ * /proc (Linux; clock ticks of 10 ms, so measure seconds, not milliseconds). NaN where /proc is not there.
+ * process.cpuUsage() counts every thread: V8's helpers, libuv's pool and worker threads.
+ */
+export function mainThreadCpuUs(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 /** The fastest of `runs` runs, in milliseconds (the first run warms caches and is counted too). */
 export async function bestOf(runs: number, run: () => Promise<unknown>): Promise<number> {

@@ -3,12 +3,14 @@
  * with what users would pick instead, in the same run:
  *   plain    the app alone
  *   apilog   apilogExpress / apilogFastify with the real SDK sending to Kafka (shared local broker, a fresh topic)
+ *   worker   the same, the SDK sending from its worker thread (`worker: true`)
  *   pino     pino-http (Express) / Fastify's own logger (Fastify, pino inside), writing to /dev/null
  * Each variant is its own service process (bench/middlewareService.ts); autocannon (this process) loads
  * `GET /v1/users/:id` over loopback. Rounds alternate the variants (plain, apilog, pino, then the next round
  * starts with the next one); a warm-up round is not counted. Per run: req/s, and the service process's CPU
  * (user + system) per request, measured from the load's start until every apilog event of the window is
- * acknowledged by Kafka (so the SDK's encoding and sending are counted). Medians over the rounds.
+ * acknowledged by Kafka (so the SDK's encoding and sending are counted), of the whole process (every thread) and of
+ * its main thread alone (the one that serves the requests; Linux /proc). Medians over the rounds.
  * Last line per framework: one JSON object.
  *
  * Env: BENCH_ROUNDS (default 4), BENCH_SECONDS (per run, default 5), BENCH_CONNECTIONS (default 20),
@@ -29,7 +31,7 @@ const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 20);
 const FRAMEWORKS = (process.env['BENCH_FRAMEWORKS'] ?? 'express,fastify').split(',') as Framework[];
 const CPU_PROF = process.env['BENCH_CPU_PROF'];
 // BENCH_NOOP=1 adds apilog's middleware with a logger that does nothing: the middleware's share of apilog's cost.
-const VARIANTS: readonly Variant[] = process.env['BENCH_NOOP'] === '1' ? ['plain', 'apilog', 'pino', 'noop'] : ['plain', 'apilog', 'pino'];
+const VARIANTS: readonly Variant[] = process.env['BENCH_NOOP'] === '1' ? ['plain', 'apilog', 'worker', 'pino', 'noop'] : ['plain', 'apilog', 'worker', 'pino'];
 const env = readStackEnv() ?? {};
 const brokers = process.env['KAFKA_BROKERS'] ?? env.KAFKA_BROKERS ?? LOCAL_KAFKA_BROKERS;
 const registryUrl = process.env['SCHEMA_REGISTRY_URL'] ?? env.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL;
@@ -69,6 +71,7 @@ async function startService(framework: Framework, variant: Variant, topic: strin
 interface Run {
   rps: number;
   cpuPerReqUs: number;
+  mainPerReqUs: number;
 }
 
 async function measure(service: Service): Promise<Run> {
@@ -78,7 +81,7 @@ async function measure(service: Service): Promise<Run> {
   const m = await service.next();
   if (!('cpuUs' in m)) throw new Error('unexpected message from the service');
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
-  return { rps: result.requests.total / result.duration, cpuPerReqUs: m.cpuUs / m.requests };
+  return { rps: result.requests.total / result.duration, cpuPerReqUs: m.cpuUs / m.requests, mainPerReqUs: m.mainCpuUs / m.requests };
 }
 
 const median = (xs: number[]) => {
@@ -108,16 +111,21 @@ async function bench(framework: Framework, topic: string): Promise<void> {
   }
   const rps = (v: Variant) => median(runs.get(v)!.map((r) => r.rps));
   const cpu = (v: Variant) => median(runs.get(v)!.map((r) => r.cpuPerReqUs));
+  const mainCpu = (v: Variant) => median(runs.get(v)!.map((r) => r.mainPerReqUs));
   // Added CPU per round (same round, same conditions), then the median of those.
   const added = (v: Variant) => median(runs.get(v)!.map((r, i) => r.cpuPerReqUs - runs.get('plain')![i]!.cpuPerReqUs));
+  const mainAdded = (v: Variant) => median(runs.get(v)!.map((r, i) => r.mainPerReqUs - runs.get('plain')![i]!.mainPerReqUs));
   const peer = framework === 'express' ? 'pino-http' : "Fastify's logger";
+  const names: [Variant, string][] = [['plain', 'plain'], ['apilog', 'apilog (SDK+Kafka)'], ['worker', 'apilog, worker: true'], ['pino', peer], ['noop', 'middleware, no SDK']];
   say('');
-  say(`${framework}: ${'variant'.padEnd(18)} ${'req/s'.padStart(8)} ${'CPU µs/req'.padStart(11)} ${'added µs'.padStart(9)}`);
-  say(`${framework}: ${'plain'.padEnd(18)} ${rps('plain').toFixed(0).padStart(8)} ${cpu('plain').toFixed(0).padStart(11)} ${'-'.padStart(9)}`);
-  say(`${framework}: ${'apilog (SDK+Kafka)'.padEnd(18)} ${rps('apilog').toFixed(0).padStart(8)} ${cpu('apilog').toFixed(0).padStart(11)} ${added('apilog').toFixed(0).padStart(9)}`);
-  say(`${framework}: ${peer.padEnd(18)} ${rps('pino').toFixed(0).padStart(8)} ${cpu('pino').toFixed(0).padStart(11)} ${added('pino').toFixed(0).padStart(9)}`);
-  if (runs.has('noop')) say(`${framework}: ${'middleware, no SDK'.padEnd(18)} ${rps('noop').toFixed(0).padStart(8)} ${cpu('noop').toFixed(0).padStart(11)} ${added('noop').toFixed(0).padStart(9)}`);
-  say(`${framework}: apilog adds ${(added('apilog') / added('pino')).toFixed(2)} of what ${peer} adds (target <= 0.5); load ${load()}`);
+  say(`${framework}: ${'variant'.padEnd(20)} ${'req/s'.padStart(8)} ${'CPU µs/req'.padStart(11)} ${'added µs'.padStart(9)} ${'main thread µs/req'.padStart(19)} ${'added µs'.padStart(9)}`);
+  for (const [v, name] of names) {
+    if (!runs.has(v)) continue;
+    const add = (f: (v: Variant) => number) => (v === 'plain' ? '-' : f(v).toFixed(0)).padStart(9);
+    say(`${framework}: ${name.padEnd(20)} ${rps(v).toFixed(0).padStart(8)} ${cpu(v).toFixed(0).padStart(11)} ${add(added)} ${mainCpu(v).toFixed(0).padStart(19)} ${add(mainAdded)}`);
+  }
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  say(`${framework}: of what ${peer} adds, apilog adds ${ratio(added('apilog'), added('pino'))} (process CPU); with worker: true ${ratio(added('worker'), added('pino'))} (process CPU), ${ratio(mainAdded('worker'), mainAdded('pino'))} on the main thread (target <= 0.5); load ${load()}`);
   process.stdout.write(
     `${JSON.stringify({
       framework,
@@ -126,6 +134,10 @@ async function bench(framework: Framework, topic: string): Promise<void> {
       pino_rps: Math.round(rps('pino')),
       apilog_added_cpu_us: Math.round(added('apilog')),
       pino_added_cpu_us: Math.round(added('pino')),
+      apilog_worker_rps: Math.round(rps('worker')),
+      apilog_worker_added_cpu_us: Math.round(added('worker')),
+      apilog_worker_added_main_thread_us: Math.round(mainAdded('worker')),
+      pino_added_main_thread_us: Math.round(mainAdded('pino')),
     })}\n`,
   );
 }

@@ -5,17 +5,22 @@
  *   → { cmd: 'stop' }    waits until the SDK has every event of the window acknowledged by Kafka (variant apilog),
  *                         then answers { cpuUs, requests } for the window
  *   → { cmd: 'exit' }
- * argv: <express|fastify> <plain|apilog|pino|noop> ; env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, BENCH_TOPIC.
+ * argv: <express|fastify> <plain|apilog|worker|pino|noop> ; env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, BENCH_TOPIC.
  */
 import { createWriteStream } from 'node:fs';
 import { createApiLogger, type ApiLogger } from '../producer/apiLogger.ts';
 import { apilogExpress } from '../producer/middleware/express.ts';
 import { apilogFastify } from '../producer/middleware/fastify.ts';
+import { mainThreadCpuUs } from './measure.ts';
 
 export type Framework = 'express' | 'fastify';
-/** `noop`: apilog's middleware with a logger whose log() does nothing (the middleware's own cost, no SDK). */
-export type Variant = 'plain' | 'apilog' | 'pino' | 'noop';
-export type ServiceMessage = { ready: number } | { cpuUs: number; requests: number };
+/**
+ * `worker`: apilog with the SDK sending from its worker thread (`worker: true`).
+ * `noop`: apilog's middleware with a logger whose log() does nothing (the middleware's own cost, no SDK).
+ */
+export type Variant = 'plain' | 'apilog' | 'worker' | 'pino' | 'noop';
+/** cpuUs: the whole process (every thread); mainCpuUs: the thread that serves the requests alone (Linux; NaN elsewhere). */
+export type ServiceMessage = { ready: number } | { cpuUs: number; mainCpuUs: number; requests: number };
 
 const framework = process.argv[2] as Framework;
 const variant = process.argv[3] as Variant;
@@ -28,14 +33,14 @@ const user = (id: string) => {
 };
 
 async function sdk(): Promise<ApiLogger> {
-  return createApiLogger({ brokers: process.env['KAFKA_BROKERS']!.split(','), registry: process.env['SCHEMA_REGISTRY_URL']!, topic: process.env['BENCH_TOPIC']! });
+  return createApiLogger({ brokers: process.env['KAFKA_BROKERS']!.split(','), registry: process.env['SCHEMA_REGISTRY_URL']!, topic: process.env['BENCH_TOPIC']!, worker: variant === 'worker' });
 }
 
 async function expressApp(): Promise<{ port: number; logger?: ApiLogger }> {
   const { default: express } = await import('express');
   const app = express();
   let logger: ApiLogger | undefined;
-  if (variant === 'apilog') {
+  if (variant === 'apilog' || variant === 'worker') {
     logger = await sdk();
     app.use(apilogExpress({ logger, service: 'bench-api' }));
   } else if (variant === 'noop') {
@@ -58,7 +63,7 @@ async function fastifyApp(): Promise<{ port: number; logger?: ApiLogger }> {
   // Fastify's own logger is pino: request and response lines, written to /dev/null.
   const app = Fastify(variant === 'pino' ? { logger: { level: 'info', stream: createWriteStream('/dev/null') } } : { logger: false });
   let logger: ApiLogger | undefined;
-  if (variant === 'apilog') {
+  if (variant === 'apilog' || variant === 'worker') {
     logger = await sdk();
     await app.register(apilogFastify, { logger, service: 'bench-api' });
   } else if (variant === 'noop') {
@@ -72,16 +77,18 @@ async function fastifyApp(): Promise<{ port: number; logger?: ApiLogger }> {
 async function main(): Promise<void> {
   const { port, logger } = framework === 'express' ? await expressApp() : await fastifyApp();
   let cpu0 = process.cpuUsage();
+  let main0 = mainThreadCpuUs();
   let requests0 = 0;
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'start') {
       cpu0 = process.cpuUsage();
+      main0 = mainThreadCpuUs();
       requests0 = requests;
     } else if (m.cmd === 'stop') {
       void (async () => {
         if (logger) await logger.flush();
         const cpu = process.cpuUsage(cpu0);
-        send({ cpuUs: cpu.user + cpu.system, requests: requests - requests0 });
+        send({ cpuUs: cpu.user + cpu.system, mainCpuUs: mainThreadCpuUs() - main0, requests: requests - requests0 });
       })();
     } else if (m.cmd === 'exit') {
       void (async () => {

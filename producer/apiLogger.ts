@@ -40,6 +40,7 @@ import { KeyPartitioner, type SlottedMessage } from './partitioner.ts';
 import { EventQueue } from './queue.ts';
 import { Spool } from './spool.ts';
 import { EventValidator, type RejectReason } from './validate.ts';
+import { WorkerProducer } from './workerProducer.ts';
 import { resolveLoggerOptions, type ApiLoggerOptions, type LogEvent, type ResolvedLoggerOptions } from './loggerOptions.ts';
 
 export { resolveLoggerOptions, type ApiLoggerOptions, type LogEvent, type ResolvedLoggerOptions, type WhenFull } from './loggerOptions.ts';
@@ -145,20 +146,28 @@ export class ApiLogger {
     // a partition leader SIGKILLed on the local cluster: one send waited ~8 s (acks=all, the dead broker still in the
     // other partitions' ISR until the controller fenced it), failed, and kafkajs's retry went to the new leader; none
     // of it was visible before. A `kafka` client passed in keeps its own retries, and only this loop's are counted.
+    const onSendFailure = (retryCount: number) => {
+      if (retryCount < KAFKAJS_SEND_RETRIES) this.metricsState.retries++; // the last failure reaches our loop
+    };
     const kafka =
       options.kafka ??
       createKafka({
         brokers: options.brokers!, clientId: options.clientId, connectionTimeoutMs: 3000, retries: 0,
-        onSendFailure: (retryCount) => {
-          if (retryCount < KAFKAJS_SEND_RETRIES) this.metricsState.retries++; // the last failure reaches our loop
-        },
+        ...(options.worker ? {} : { onSendFailure }),
         ...(options.logger ? { logger: options.logger } : {}),
       });
-    this.producer = kafka.producer({
-      createPartitioner: this.partitioner.kafkajs(),
-      ...PRODUCER_DELIVERY,
-      retry: { retries: KAFKAJS_SEND_RETRIES, initialRetryTime: 100, maxRetryTime: 100 },
-    });
+    this.producer = options.worker
+      ? // The same producer settings, in a worker thread (sendWorker.ts); the admin client stays here.
+        (new WorkerProducer(
+          { brokers: options.brokers!, clientId: options.clientId, connectionTimeoutMs: 3000, sendRetries: KAFKAJS_SEND_RETRIES, ...(options.logger ? { logLevel: options.logger.level } : {}) },
+          options.logger,
+          onSendFailure,
+        ) as unknown as Producer)
+      : kafka.producer({
+          createPartitioner: this.partitioner.kafkajs(),
+          ...PRODUCER_DELIVERY,
+          retry: { retries: KAFKAJS_SEND_RETRIES, initialRetryTime: 100, maxRetryTime: 100 },
+        });
     this.admin = kafka.admin();
     this.partitions = new PartitionCount(this.admin, options.topic);
     this.metricsState = new ProducerMetrics(() => ({

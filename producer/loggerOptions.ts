@@ -93,6 +93,13 @@ export interface ApiLoggerOptions {
   readonly warnIntervalMs?: number;
   /** close() flushes for at most this long. @default 10000 */
   readonly closeTimeoutMs?: number;
+  /**
+   * Send from a worker thread: kafkajs's record encoding, compression and network I/O (most of what an event costs,
+   * docs/performance.md) run beside the calling thread's event loop instead of on it; validation, Avro encoding,
+   * batching, retries and the spool stay on the calling thread. Needs `brokers` (a `kafka` client cannot move to
+   * another thread). @default false
+   */
+  readonly worker?: boolean;
 }
 
 export type ResolvedLoggerOptions = Readonly<
@@ -109,7 +116,7 @@ export type ResolvedLoggerOptions = Readonly<
 const KNOWN_OPTIONS = new Set([
   'brokers', 'kafka', 'registry', 'topic', 'schemaVersion', 'clientId', 'compression', 'maxQueuedEvents', 'maxQueuedBytes', 'whenFull',
   'maxWaitMs', 'maxWaiting', 'batchMaxEvents', 'batchMaxBytes', 'lingerMs', 'maxEventBytes', 'maxAttributes',
-  'retryInitialMs', 'retryMaxMs', 'spool', 'hotKeys', 'onReject', 'logger', 'warnIntervalMs', 'closeTimeoutMs',
+  'retryInitialMs', 'retryMaxMs', 'spool', 'hotKeys', 'onReject', 'logger', 'warnIntervalMs', 'closeTimeoutMs', 'worker',
 ]);
 
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
@@ -125,6 +132,8 @@ export function resolveLoggerOptions(options: ApiLoggerOptions): ResolvedLoggerO
     throw new ConfigError('option brokers is required (or pass a kafkajs client as kafka)');
   }
   if (options.kafka !== undefined && options.brokers !== undefined) throw new ConfigError('give either brokers or kafka, not both');
+  if (options.worker !== undefined && typeof options.worker !== 'boolean') throw new ConfigError('option worker must be true or false');
+  if (options.worker === true && options.kafka !== undefined) throw new ConfigError('option worker needs brokers: a kafkajs client passed as kafka cannot move to the worker thread');
   if (typeof options.topic !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(options.topic)) {
     throw new ConfigError(`option topic "${String(options.topic)}" is not a valid Kafka topic name`);
   }
@@ -169,5 +178,6 @@ export function resolveLoggerOptions(options: ApiLoggerOptions): ResolvedLoggerO
     logger: options.logger,
     warnIntervalMs: positive('warnIntervalMs', options.warnIntervalMs, 10_000, 0),
     closeTimeoutMs: positive('closeTimeoutMs', options.closeTimeoutMs, 10_000, 0),
+    worker: options.worker ?? false,
   };
 }

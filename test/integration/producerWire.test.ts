@@ -47,10 +47,13 @@ const latestId = async (subject: string) => (await latest(subject)).id;
 const sameSchema = (a: string, b: string) => JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
 
 describe('SDK on the wire (LZ4)', () => {
-  test('magic byte, registry schema id (the latest version), Avro body, key and murmur2 partition; event_id and ts filled', async () => {
+  test.each([
+    ['sent from the calling thread', false],
+    ['sent from the worker thread', true],
+  ])('%s: magic byte, registry schema id (the latest version), Avro body, key and murmur2 partition; event_id and ts filled', async (_how, worker) => {
     const topic = uniqueName('wire');
     await ensureTopic(kafkaClient(), { topic, partitions: PARTITIONS });
-    const logger = await createApiLogger({ brokers: [stack().brokers], registry: stack().registry, topic, compression: 'lz4' });
+    const logger = await createApiLogger({ brokers: [stack().brokers], registry: stack().registry, topic, compression: 'lz4', worker });
     const events: LogEvent[] = new SyntheticEvents({ apis: 8, seed: 11 }).take(40);
     // Version 2's fields through log(): set on some events, left to their defaults on the others.
     for (const [i, e] of events.entries()) if (i % 2 === 0) Object.assign(e, { protocol: 'h2', region: 'eu-west-1', retry_attempt: i % 3, upstream_latency_us: 100 + i, user_agent: `agent/${i}` });
@@ -90,6 +93,38 @@ describe('SDK on the wire (LZ4)', () => {
         expect(decoded.ts).toBeGreaterThanOrEqual(before - 1000);
       }
     }
+  });
+});
+
+describe('SDK sending from its worker thread, the worker killed while it sends', () => {
+  test('every event arrives; only a batch in flight at a kill may arrive twice (a new idempotent producer)', async () => {
+    const topic = uniqueName('wire-worker');
+    await ensureTopic(kafkaClient(), { topic, partitions: PARTITIONS });
+    const logger = await createApiLogger({ brokers: [stack().brokers], registry: stack().registry, topic, worker: true, lingerMs: 5, batchMaxEvents: 200, retryInitialMs: 50, retryMaxMs: 200 });
+    // The thread behind the logger's producer (workerProducer.ts): terminated as a crash inside it would end it.
+    const workerOf = () => (logger as unknown as { producer: { worker?: { terminate(): Promise<number> } } }).producer.worker;
+    const events = new SyntheticEvents({ apis: 8, seed: 5 }).take(3000);
+    let kills = 0;
+    for (let i = 0; i < events.length; i++) {
+      expect(logger.log(events[i]!)).toBe(true);
+      if (i % 100 === 99) await new Promise((r) => setTimeout(r, 2));
+      if (i === 1000 || i === 2000) {
+        const worker = workerOf();
+        expect(worker).toBeDefined();
+        await worker!.terminate();
+        kills++;
+      }
+    }
+    expect(await logger.flush(60_000)).toBe(true);
+    const metrics = await logger.close();
+    expect(kills).toBe(2);
+    expect(metrics.retries).toBeGreaterThan(0);
+    expect(metrics.dropped).toBe(0);
+    const raw = await readRaw(topic, 3000);
+    const ids = raw.map((m) => (apiCallTypeV2.fromBuffer(m.value.subarray(5)) as ApiCallEventV2).event_id);
+    const distinct = new Set(ids);
+    expect(events.filter((e) => !distinct.has(e.event_id!))).toEqual([]);
+    expect(ids.length - distinct.size).toBeLessThanOrEqual(2 * 200);
   });
 });
 

@@ -2,7 +2,7 @@
  * The SDK as a service team gets it (integration): `npm pack` of producer/ (its prepack builds the JavaScript and
  * the .d.ts), the tarball installed into a fresh project in a temporary directory (from npm's cache, else the
  * registry npm already uses), and there a plain JavaScript service and a strict TypeScript one (type-checked
- * against the shipped types) serve HTTP requests through the Express middleware. Their events, read by the
+ * against the shipped types, sending from the SDK's worker thread) serve HTTP requests through the Express middleware. Their events, read by the
  * consumer, land in ClickHouse with the fields of schema version 2. The install holds none of the consumer's
  * packages (the embedded engine, the ClickHouse client) nor the web frameworks the SDK's middleware serve.
  */
@@ -86,7 +86,8 @@ import { apilogFastify } from 'apilog/fastify'; // its typings must not need fas
 
 const [brokers, registry, topic, count] = process.argv.slice(2) as [string, string, string, string];
 void apilogFastify;
-const options: ApiLoggerOptions = { brokers: [brokers], registry, topic, schemaVersion: 2, compression: 'gzip' };
+// Sent from the SDK's worker thread: its script must be in the package, beside the compiled module that starts it.
+const options: ApiLoggerOptions = { brokers: [brokers], registry, topic, schemaVersion: 2, compression: 'gzip', worker: true };
 const apilog = await createApiLogger(options);
 const middleware: MiddlewareOptions = { logger: apilog, service: 'ts-service', environment: 'test', region: 'us-east-1' };
 const app = express();
