@@ -15,16 +15,14 @@
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { bodyByteLength, buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
+import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, responseBytesOf, type MiddlewareOptions } from './requestEvent.ts';
 
 export type { MiddlewareOptions };
 
 /** The route Express matched and the mount path at that moment (Express restores baseUrl when an error leaves the router). */
 const kRoute = Symbol('apilog.route');
 const kMountPath = Symbol('apilog.mountPath');
-/** Body bytes written by a response this middleware watches (absent on the others). */
-const kResponseBytes = Symbol('apilog.responseBytes');
-/** Marks a prototype this module extended, so that a sub-app's prototype (whose chain holds its parent's) is not extended twice. */
+/** Marks a request prototype this module extended, so that a sub-app's prototype (whose chain holds its parent's) is not extended twice. */
 const kExtended = Symbol('apilog.extended');
 
 interface ExpressRequest extends IncomingMessage {
@@ -34,9 +32,6 @@ interface ExpressRequest extends IncomingMessage {
   ip?: string;
   [kRoute]?: { path?: unknown } | undefined;
   [kMountPath]?: string;
-}
-interface WatchedResponse extends ServerResponse {
-  [kResponseBytes]?: number;
 }
 
 type Next = (error?: unknown) => void;
@@ -68,31 +63,9 @@ function extendRequests(proto: object): void {
   Object.defineProperty(proto, kExtended, { value: true });
 }
 
-/** write/end on the app's response prototype: count the body bytes of the responses this middleware watches. */
-function extendResponses(proto: object): void {
-  const { write, end } = proto as ServerResponse;
-  Object.defineProperty(proto, 'write', {
-    configurable: true,
-    writable: true,
-    value: function apilogWrite(this: WatchedResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-      if (this[kResponseBytes] !== undefined) this[kResponseBytes] += bodyByteLength(chunk, encoding);
-      return (write as (c: unknown, e: unknown, cb: unknown) => boolean).call(this, chunk, encoding, callback);
-    },
-  });
-  Object.defineProperty(proto, 'end', {
-    configurable: true,
-    writable: true,
-    value: function apilogEnd(this: WatchedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
-      if (this[kResponseBytes] !== undefined && typeof chunk !== 'function') this[kResponseBytes] += bodyByteLength(chunk, encoding);
-      return (end as (c: unknown, e: unknown, cb: unknown) => ServerResponse).call(this, chunk, encoding, callback);
-    },
-  });
-  Object.defineProperty(proto, kExtended, { value: true });
-}
-
 export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest, res: ServerResponse, next: Next) => void {
   const o = resolveMiddlewareOptions(options);
-  return (req, res: WatchedResponse, next) => {
+  return (req, res, next) => {
     const method = req.method ?? 'GET';
     const url = req.originalUrl ?? req.url ?? '/';
     if (o.skip?.(method, url.split('?', 1)[0]!)) return next();
@@ -109,14 +82,8 @@ export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest,
     } else if (Object.getOwnPropertyDescriptor(req, 'route')?.set !== routeAccessor.set) {
       Object.defineProperty(req, 'route', routeAccessor);
     }
-    let responseBytes: (() => number) | undefined;
     const resProto = Object.getPrototypeOf(res) as object | null;
-    if (isAppPrototype(resProto, ServerResponse.prototype)) {
-      if (!extended(resProto)) extendResponses(resProto);
-      res[kResponseBytes] = 0;
-    } else {
-      responseBytes = countResponseBytes(res);
-    }
+    countResponseBytes(res, isAppPrototype(resProto, ServerResponse.prototype) ? resProto : undefined);
 
     const finish = () => {
       // A route set while a prototype without the accessor was in place (a sub-app's) is an own property.
@@ -130,7 +97,7 @@ export function apilogExpress(options: MiddlewareOptions): (req: ExpressRequest,
           status: res.writableFinished ? res.statusCode : 499,
           latencyUs: Math.round((performance.now() - t0) * 1000),
           requestBytes: requestBytesOf(req.headers, requestBytes()),
-          responseBytes: responseBytes === undefined ? (res[kResponseBytes] ?? 0) : responseBytes(),
+          responseBytes: responseBytesOf(res),
           clientIp: req.ip ?? req.socket.remoteAddress,
           headers: req.headers,
         }),

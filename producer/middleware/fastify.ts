@@ -13,7 +13,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, type MiddlewareOptions } from './requestEvent.ts';
+import { buildEvent, countRequestBytes, countResponseBytes, requestBytesOf, resolveMiddlewareOptions, responseBytesOf, type MiddlewareOptions } from './requestEvent.ts';
 
 export type { MiddlewareOptions };
 
@@ -24,7 +24,6 @@ interface Timing {
   readonly startedAt: number;
   readonly t0: number;
   readonly requestBytes: () => number;
-  readonly responseBytes: () => number;
   error: Error | undefined;
 }
 
@@ -59,9 +58,9 @@ async function plugin(app: FastifyShape, options: MiddlewareOptions): Promise<vo
         startedAt: Date.now(),
         t0: performance.now(),
         requestBytes: countRequestBytes(req.raw),
-        responseBytes: countResponseBytes(reply.raw),
         error: undefined,
       };
+      countResponseBytes(reply.raw);
     }
     done();
   });
@@ -84,7 +83,7 @@ async function plugin(app: FastifyShape, options: MiddlewareOptions): Promise<vo
           startedAt: t.startedAt,
           latencyUs: Math.round((performance.now() - t.t0) * 1000),
           requestBytes: requestBytesOf(req.headers, t.requestBytes()),
-          responseBytes: t.responseBytes(),
+          responseBytes: responseBytesOf(reply.raw),
           clientIp: req.ip,
           headers: req.headers,
           error: t.error ? { name: t.error.name, message: t.error.message } : undefined,

@@ -180,29 +180,55 @@ export function countRequestBytes(req: IncomingMessage): () => number {
   return () => bytes;
 }
 
+/** The body bytes written by a response being counted (absent on the others). */
+const kResponseBytes = Symbol('apilog.responseBytes');
+/** Marks the counting write, so that a response or prototype that has it (own or inherited) does not get it twice. */
+const kCounting = Symbol('apilog.countingWrite');
+
+interface CountedResponse extends ServerResponse {
+  [kResponseBytes]?: number;
+}
+type WriteArgs = (chunk: unknown, encoding: unknown, callback: unknown) => unknown;
+
 /**
- * Counts the body bytes a response writes (Content-Length is absent for streamed and chunked responses).
- * Wraps write/end of this one response object.
+ * Gives `target` (a response, or a prototype of responses) write/end that add each chunk's bytes to the response's
+ * count when it has one, unless its write already does. Fixed parameters, not rest arguments: Node's write/end take
+ * (chunk, encoding, callback) and treat a missing one as undefined, and a rest array would be an allocation per call.
  */
-export function countResponseBytes(res: ServerResponse): () => number {
-  let bytes = 0;
-  const write = res.write as (chunk: unknown, encoding: unknown, callback: unknown) => boolean;
-  const end = res.end as (chunk: unknown, encoding: unknown, callback: unknown) => ServerResponse;
-  // Fixed parameters, not rest arguments: Node's write/end take (chunk, encoding, callback) and treat a missing
-  // one as undefined, and a rest array would be one more allocation per call.
-  res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-    bytes += bodyByteLength(chunk, encoding);
+function installByteCounting(target: object): void {
+  const { write, end } = target as { write: WriteArgs & { [kCounting]?: true }; end: WriteArgs };
+  if (write[kCounting] === true) return;
+  const countingWrite = function (this: CountedResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
+    if (this[kResponseBytes] !== undefined) this[kResponseBytes] += bodyByteLength(chunk, encoding);
     return write.call(this, chunk, encoding, callback);
-  } as ServerResponse['write'];
-  res.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
-    if (typeof chunk !== 'function') bytes += bodyByteLength(chunk, encoding);
+  };
+  const countingEnd = function (this: CountedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
+    if (this[kResponseBytes] !== undefined && typeof chunk !== 'function') this[kResponseBytes] += bodyByteLength(chunk, encoding);
     return end.call(this, chunk, encoding, callback);
-  } as ServerResponse['end'];
-  return () => bytes;
+  };
+  (countingWrite as { [kCounting]?: true })[kCounting] = true;
+  const t = target as { write: unknown; end: unknown };
+  t.write = countingWrite;
+  t.end = countingEnd;
+}
+
+/**
+ * Counts the body bytes a response writes from now on (Content-Length is absent for streamed and chunked
+ * responses). The counting write/end go on `shared` when given, a prototype of many responses (an Express app's
+ * `app.response`), once; else on this one response object.
+ */
+export function countResponseBytes(res: ServerResponse, shared?: object): void {
+  installByteCounting(shared ?? res);
+  (res as CountedResponse)[kResponseBytes] = 0;
+}
+
+/** The body bytes counted since countResponseBytes(res). */
+export function responseBytesOf(res: ServerResponse): number {
+  return (res as CountedResponse)[kResponseBytes] ?? 0;
 }
 
 /** The bytes of a chunk given to a response's write or end (a string in the given encoding, or bytes). */
-export function bodyByteLength(chunk: unknown, encoding: unknown): number {
+function bodyByteLength(chunk: unknown, encoding: unknown): number {
   if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
   return chunk instanceof Uint8Array ? chunk.byteLength : 0;
 }
