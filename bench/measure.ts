@@ -17,6 +17,13 @@ export function mainThreadCpuUs(): number {
   }
 }
 
+/** The median (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
 /** The fastest of `runs` runs, in milliseconds (the first run warms caches and is counted too). */
 export async function bestOf(runs: number, run: () => Promise<unknown>): Promise<number> {
   let best = Number.POSITIVE_INFINITY;

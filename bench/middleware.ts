@@ -23,6 +23,7 @@ import autocannon from 'autocannon';
 import { ensureTopic } from '../producer/topic.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, readStackEnv } from '../stack/endpoints.ts';
+import { median } from './measure.ts';
 import type { Framework, ServiceMessage, Variant } from './middlewareService.ts';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 4);
@@ -84,11 +85,6 @@ async function measure(service: Service): Promise<Run> {
   return { rps: result.requests.total / result.duration, cpuPerReqUs: m.cpuUs / m.requests, mainPerReqUs: m.mainCpuUs / m.requests };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 async function bench(framework: Framework, topic: string): Promise<void> {
   const services = new Map<Variant, Service>();

@@ -24,6 +24,8 @@ export type ServiceMessage = { ready: number } | { cpuUs: number; mainCpuUs: num
 
 const framework = process.argv[2] as Framework;
 const variant = process.argv[3] as Variant;
+/** The variants with the real SDK (sending from the service's thread, or from its worker). */
+const withSdk = variant === 'apilog' || variant === 'worker';
 const send = (m: ServiceMessage) => process.send!(m);
 
 let requests = 0;
@@ -40,7 +42,7 @@ async function expressApp(): Promise<{ port: number; logger?: ApiLogger }> {
   const { default: express } = await import('express');
   const app = express();
   let logger: ApiLogger | undefined;
-  if (variant === 'apilog' || variant === 'worker') {
+  if (withSdk) {
     logger = await sdk();
     app.use(apilogExpress({ logger, service: 'bench-api' }));
   } else if (variant === 'noop') {
@@ -63,7 +65,7 @@ async function fastifyApp(): Promise<{ port: number; logger?: ApiLogger }> {
   // Fastify's own logger is pino: request and response lines, written to /dev/null.
   const app = Fastify(variant === 'pino' ? { logger: { level: 'info', stream: createWriteStream('/dev/null') } } : { logger: false });
   let logger: ApiLogger | undefined;
-  if (variant === 'apilog' || variant === 'worker') {
+  if (withSdk) {
     logger = await sdk();
     await app.register(apilogFastify, { logger, service: 'bench-api' });
   } else if (variant === 'noop') {

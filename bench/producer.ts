@@ -32,7 +32,7 @@ import { apiCallTypeV1, type ApiCallEvent } from '../schemas/apiCall.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
 import { FramedEncoder } from '../schemas/wire.ts';
 import { LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, readStackEnv } from '../stack/endpoints.ts';
-import { mainThreadCpuUs } from './measure.ts';
+import { mainThreadCpuUs, median } from './measure.ts';
 
 const N = Number(process.env['BENCH_EVENTS'] ?? 200_000);
 const COMPRESSION = (process.env['BENCH_COMPRESSION'] ?? 'lz4') as CompressionName;
@@ -195,11 +195,7 @@ async function main(): Promise<void> {
     }
     say(`steady ${RATE}/s, round ${round}: ${line.join(' · ')}   (load ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
   }
-  const med = (mode: SteadyMode, key: 'mainUs' | 'processUs') => {
-    const xs = steadyRuns.get(mode)!.map((r) => r[key]).sort((a, b) => a - b);
-    const mid = xs.length >> 1;
-    return xs.length % 2 === 1 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
-  };
+  const med = (mode: SteadyMode, key: 'mainUs' | 'processUs') => median(steadyRuns.get(mode)!.map((r) => r[key]));
   const events = new SyntheticEvents({ apis: 20, seed: 42 }).take(N);
   const overheadNs = timerOverheadNs();
   const { ours, avsc } = validatorCost(events.slice(0, 50_000));

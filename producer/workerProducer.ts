@@ -101,6 +101,9 @@ function startWorker(init: SendWorkerInit): Worker {
   return new Worker(bootstrap, { eval: true, workerData: init });
 }
 
+/** A message as the caller gives it: call() numbers it. */
+type Unnumbered<M> = M extends unknown ? Omit<M, 'id'> : never;
+
 interface Pending {
   resolve(): void;
   reject(error: Error): void;
@@ -118,7 +121,7 @@ export class WorkerProducer {
   ) {}
 
   async connect(): Promise<void> {
-    await this.call({ op: 'connect', id: 0 });
+    await this.call({ op: 'connect' });
   }
 
   /** Sends one partition's messages (the logger sends one partition per call: partitionedSend.ts). */
@@ -155,7 +158,7 @@ export class WorkerProducer {
       partitions[i] = m.partition!;
     }
     await this.call(
-      { op: 'send', id: 0, topic: record.topic, compression: record.compression ?? 0, keyTable, keyIndex, partitions, ends, values: values.buffer },
+      { op: 'send', topic: record.topic, compression: record.compression ?? 0, keyTable, keyIndex, partitions, ends, values: values.buffer },
       [values.buffer, keyIndex.buffer, partitions.buffer, ends.buffer],
     );
     return [];
@@ -165,7 +168,7 @@ export class WorkerProducer {
     const worker = this.worker;
     if (worker === undefined) return;
     try {
-      await this.call({ op: 'disconnect', id: 0 });
+      await this.call({ op: 'disconnect' });
     } finally {
       this.worker = undefined;
       await worker.terminate();
@@ -194,12 +197,12 @@ export class WorkerProducer {
    * Posts a message to the worker; resolves with its outcome. Messages posted in the same turn of the event loop
    * (the logger sends a batch's partitions all at once) go as one postMessage: each crossing wakes the worker.
    */
-  private call(message: ToSendWorker, transfer: ArrayBuffer[] = []): Promise<void> {
+  private call(message: Unnumbered<ToSendWorker>, transfer: ArrayBuffer[] = []): Promise<void> {
     this.worker ??= this.start();
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.outbox.push({ ...message, id });
+      this.outbox.push({ ...message, id } as ToSendWorker);
       for (const t of transfer) this.transfers.push(t);
       if (this.outbox.length === 1) queueMicrotask(this.post);
     });
