@@ -395,7 +395,10 @@ export class ApiCallConsumer {
       await ingest.retry('schemas', lease, () => prefetchSchemas(ids, registry));
       // A writer schema id not seen before: read the table's columns again (a migration may have added its fields).
       await ingest.retry('schemas', lease, () => table.prepare(ids));
-      for (const message of batch.messages) {
+      const messages = batch.messages;
+      // An index loop: this async function's loop does not get the iterator's result objects optimized away.
+      for (let i = 0; i < messages.length; i++) {
+        const message = messages[i]!;
         const offset = Number(message.offset);
         if (ingest.reformComplete) {
           // A batch formed again after a recovery is complete: it is sent as it was, nothing after it joins it.

@@ -62,6 +62,7 @@ export class PartitionBatch implements ByteOut {
     return this.starts.length;
   }
 
+  /** `now` is read for the batch's first offset only. */
   private take(offset: number, now: number): void {
     if (this.first < 0) {
       this.first = offset;

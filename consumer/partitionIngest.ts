@@ -302,8 +302,12 @@ export class PartitionIngest {
    * p99 2.7-3.9 s at 10,000 events/s with a 1 s age). A producer's clock behind this one's makes its batches due
    * sooner (smaller inserts), never later.
    */
+  /**
+   * When the pending batch opens, for the PartitionBatch `add…` methods, which read it for a batch's first offset only:
+   * 0 for the others (a small integer, where the time, not one, would be a heap number per row).
+   */
   private openedAt(producedAt?: number | string): number {
-    if (!this.batch.isEmpty) return this.batch.openedAt;
+    if (!this.batch.isEmpty) return 0;
     const now = this.now();
     // Parsed here, for a batch's first row only: kafkajs gives the timestamp as text, and most rows are not first.
     const at = Number(producedAt);

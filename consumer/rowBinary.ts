@@ -5,7 +5,9 @@
  *
  * The transcoder is code generated for its plan (`generate`), as avsc generates its decoders. Pass 1 walks the Avro
  * record in the writer's field order and notes in locals where each field is (strings: start and length) or what it
- * is (numbers, union branches, enum indexes). Pass 2 writes the insert's columns in table order from those locals: numbers as fixed-width little-endian, strings copied with a LEB128 length,
+ * is (numbers, union branches, enum indexes). Pass 2 writes the insert's columns in table order from those locals: numbers as fixed-width little-endian, strings copied with a LEB128 length
+ * (a run of string columns filled by consecutive fields, all shorter than 64 bytes, is copied at once and its length
+ * and null-flag bytes set: there the Avro bytes and RowBinary's differ in those bytes only),
  * UUID text parsed into ClickHouse's 16 bytes, epoch milliseconds into DateTime/DateTime64 ticks, Avro maps into Map
  * pairs, the row's `_topic`, `_partition`, `_offset`, and for columns the writer schema lacks, their default.
  *
@@ -222,7 +224,9 @@ function readLong(src: Buffer): number {
  */
 class Helpers {
   at = 0;
+  /** The row's `_topic` as RowBinary writes it (LEB128 length, bytes), and a DataView over it. */
   topicBytes: Buffer = Buffer.alloc(1);
+  topicView = new DataView(this.topicBytes.buffer, this.topicBytes.byteOffset, 1);
   private viewed: ArrayBufferLike | undefined;
   private lastView: DataView | undefined;
   private outViewed: ArrayBufferLike | undefined;
@@ -270,7 +274,7 @@ class Helpers {
       strings++;
     }
     this.at = cursor;
-    return strings / 2;
+    return strings >> 1;
   }
   decodeOther(field: number, src: Buffer, pos: number): unknown {
     let decoded: { value: unknown; offset: number };
@@ -336,11 +340,16 @@ function generate(kinds: Int8Array, nullBranch: Int8Array, valueBranch: Int8Arra
   const code: string[] = [];
   const emit = (line: string) => code.push(line);
   const varint = (target: string) => `b = src[pos]; if (b < 128) { ${target} = (b >>> 1) ^ -(b & 1); pos++; } else { ${target} = h.long(src, pos); pos = h.at; }`;
+  const runs = stringRuns(plan, nullBranch);
+  // Where pass 1 notes a field's start: each field of a run and the field after it (`end` after the last).
+  const starts = new Set(runs.flatMap((r) => [...Array(r.columns.length + 1).keys()].map((i) => r.firstField + i)));
+  const fieldStart = (i: number) => (i === kinds.length ? 'end' : `f${i}`);
   emit(`const end = src.length; let pos = ${HEADER_SIZE}; let b = 0; let u = 0;`);
-  for (let i = 0; i < kinds.length; i++) emit(`let n${i} = 0, s${i} = 0, l${i} = 0, z${i} = 0, o${i};`);
+  for (let i = 0; i < kinds.length; i++) emit(`let n${i} = 0, s${i} = 0, l${i} = 0, z${i} = 0, o${i};${starts.has(i) ? ` let f${i} = 0;` : ''}`);
   // Pass 1.
   for (let i = 0; i < kinds.length; i++) {
     const read: string[] = [];
+    if (starts.has(i)) emit(`f${i} = pos;`);
     switch (kinds[i]) {
       case F_LONG: read.push(varint(`n${i}`)); break;
       case F_STRING: read.push(varint(`l${i}`), `if (l${i} < 0) throw h.negative(${i}); s${i} = pos; pos += l${i};`); break;
@@ -370,20 +379,40 @@ function generate(kinds: Int8Array, nullBranch: Int8Array, valueBranch: Int8Arra
   const copy = (bytes: string, from: string, length: string) =>
     `if (${length} > 64) p += ${bytes}.copy(buf, p, ${from}, ${from} + ${length}); else { for (let k = 0; k < ${length}; k++) buf[p + k] = ${bytes}[${from} + k]; p += ${length}; }`;
   const lebLength = (length: string) => `if (${length} < 128) buf[p++] = ${length}; else p = h.leb(buf, p, ${length});`;
+  // An integer into a C_INT column: range-checked, then fixed-width little-endian (64 bits as two 32-bit halves).
+  const writeInt = (c: number, type: ColumnType, value: string) => {
+    const bytes = type.width === 8
+      ? 'const hi = Math.floor(v / 4294967296), lo = v - hi * 4294967296; buf[p] = lo; buf[p + 1] = lo >>> 8; buf[p + 2] = lo >>> 16; buf[p + 3] = lo >>> 24; buf[p + 4] = hi; buf[p + 5] = hi >> 8; buf[p + 6] = hi >> 16; buf[p + 7] = hi >> 24; p += 8;'
+      : [...Array(type.width).keys()].map((k) => `buf[p + ${k}] = v${k ? ` >> ${k * 8}` : ''};`).join(' ') + ` p += ${type.width};`;
+    return `{ const v = ${value}; if (!(v >= ${type.min} && v <= ${type.max} && Math.floor(v) === v)) throw h.outside(${c}, v); ${bytes} }`;
+  };
+  const runAt = new Map(runs.map((r) => [r.firstColumn, r]));
   for (let c = 0; c < plan.length; c++) {
+    const run = runAt.get(c);
+    if (run !== undefined) {
+      emit(stringRun(run, fieldStart(run.firstField + run.columns.length), (i) => emitColumn(run.firstColumn + i)));
+      c += run.columns.length - 1;
+      continue;
+    }
+    emit(emitColumn(c));
+  }
+  emit('out.bytes = p;');
+  // The code holds numbers and fixed snippets only (no schema or column text).
+  return new Function('src', 'out', 'partition', 'offset', 'h', code.join('\n')) as EncodeRow;
+
+  /** One column's code, as written when it is not part of a string run (or the run has a long string). */
+  function emitColumn(c: number): string {
     const { route, field: f, type, fallback } = plan[c]!;
     const flag = type.nullable ? 'buf[p++] = 0; ' : '';
     if (route === R_DEFAULT) {
-      emit(fallback!.length <= 32 ? [...fallback!].map((x) => `buf[p++] = ${x};`).join(' ') : `{ const d = h.fallbacks[${c}]; ${copy('d', '0', 'd.length')} }`);
-      continue;
+      return fallback!.length <= 32 ? [...fallback!].map((x) => `buf[p++] = ${x};`).join(' ') : `{ const d = h.fallbacks[${c}]; ${copy('d', '0', 'd.length')} }`;
     }
     if (route === R_TOPIC) {
-      emit(`${flag}{ const t = h.topicBytes; ${copy('t', '0', 't.length')} }`);
-      continue;
+      // Four bytes at a time through its DataView (a topic name is tens of bytes, in every row).
+      return `${flag}{ const t = h.topicBytes, tv = h.topicView, n = t.length; let k = 0; for (const d = oo + p; k + 4 <= n; k += 4) ov.setUint32(d + k, tv.getUint32(k)); for (; k < n; k++) buf[p + k] = t[k]; p += n; }`;
     }
     if (route === R_PARTITION || route === R_OFFSET) {
-      emit(`${flag}p = h.number(buf, p, ${c}, ${route === R_PARTITION ? 'partition' : 'offset'});`);
-      continue;
+      return `${flag}${writeInt(c, type, route === R_PARTITION ? 'partition' : 'offset')}`;
     }
     let write: string;
     switch (route) {
@@ -392,8 +421,7 @@ function generate(kinds: Int8Array, nullBranch: Int8Array, valueBranch: Int8Arra
         break;
       case R_NUMBER:
         if (type.kind === C_INT) {
-          const bytes = type.width === 8 ? 'p = h.int64(buf, p, v);' : [...Array(type.width).keys()].map((k) => `buf[p + ${k}] = v${k ? ` >> ${k * 8}` : ''};`).join(' ') + ` p += ${type.width};`;
-          write = `${flag}{ const v = n${f}; if (!(v >= ${type.min} && v <= ${type.max} && Math.floor(v) === v)) throw h.outside(${c}, v); ${bytes} }`;
+          write = `${flag}${writeInt(c, type, `n${f}`)}`;
         } else {
           write = `${flag}p = h.number(buf, p, ${c}, n${f});`;
         }
@@ -419,15 +447,52 @@ function generate(kinds: Int8Array, nullBranch: Int8Array, valueBranch: Int8Arra
         write = `out.bytes = p; h.value(out, ${c}, ${value}); ${refresh}`;
       }
     }
-    if (nullBranch[f]! >= 0) {
-      emit(`if (z${f} === 1) { ${type.nullable ? 'buf[p++] = 1;' : `throw h.nullInto(${c});`} } else { ${write} }`);
-    } else {
-      emit(write);
-    }
+    return nullBranch[f]! >= 0 ? `if (z${f} === 1) { ${type.nullable ? 'buf[p++] = 1;' : `throw h.nullInto(${c});`} } else { ${write} }` : write;
   }
-  emit('out.bytes = p;');
-  // The code holds numbers and fixed snippets only (no schema or column text).
-  return new Function('src', 'out', 'partition', 'offset', 'h', code.join('\n')) as EncodeRow;
+
+  /**
+   * A run of string columns filled by consecutive fields: when every string in it is shorter than 64 bytes, the
+   * Avro bytes of those fields are the RowBinary bytes but for one byte per length (zigzag 2n, LEB128 n) and one per
+   * union index (0 or 2; the Nullable flag is 1 or 0): the run is copied at once and those bytes set. Otherwise each
+   * column is written on its own.
+   */
+  function stringRun(run: StringRun, after: string, column: (i: number) => string): string {
+    const first = `f${run.firstField}`;
+    const lengths = run.columns.map((_, i) => `l${run.firstField + i}`).join(' | ');
+    const set = run.columns.map((_, i) => {
+      const f = run.firstField + i;
+      return nullBranch[f]! >= 0 ? `buf[q + f${f}] = z${f}; if (z${f} === 0) buf[q + f${f} + 1] = l${f};` : `buf[q + f${f}] = l${f};`;
+    });
+    return `if ((${lengths}) < 64) { const n = ${after} - ${first}, q = p - ${first}; ${copySource(first, 'n')} ${set.join(' ')} } else { ${run.columns.map((_, i) => column(i)).join(' ')} }`;
+  }
+}
+
+/** Consecutive plan columns, each a String filled by the next writer field (see `stringRun` in `generate`). */
+interface StringRun {
+  readonly firstColumn: number;
+  readonly firstField: number;
+  readonly columns: readonly ColumnPlan[];
+}
+
+/**
+ * The runs of string columns whose Avro bytes can be copied as they are: R_STRING columns filled by consecutive
+ * fields, each either a plain string into a String column or a ["null", string] union into a Nullable(String) one.
+ */
+function stringRuns(plan: readonly ColumnPlan[], nullBranch: Int8Array): StringRun[] {
+  const runs: StringRun[] = [];
+  let current: { firstColumn: number; firstField: number; columns: ColumnPlan[] } | undefined;
+  for (let c = 0; c < plan.length; c++) {
+    const column = plan[c]!;
+    const fits = column.route === R_STRING && (nullBranch[column.field]! >= 0) === column.type.nullable;
+    if (fits && current !== undefined && column.field === current.firstField + current.columns.length) {
+      current.columns.push(column);
+      continue;
+    }
+    if (current !== undefined) runs.push(current);
+    current = fits ? { firstColumn: c, firstField: column.field, columns: [column] } : undefined;
+  }
+  if (current !== undefined) runs.push(current);
+  return runs;
 }
 
 class RowBinaryTranscoder implements RowEncoder {
@@ -455,7 +520,9 @@ class RowBinaryTranscoder implements RowEncoder {
       const bytes = Buffer.from(topic, 'utf8');
       const framed = Buffer.allocUnsafe(bytes.length + 10);
       const p = writeLeb(framed, 0, bytes.length);
-      this.h.topicBytes = framed.subarray(0, p + bytes.copy(framed, p));
+      const topicBytes = framed.subarray(0, p + bytes.copy(framed, p));
+      this.h.topicBytes = topicBytes;
+      this.h.topicView = new DataView(topicBytes.buffer, topicBytes.byteOffset, topicBytes.length);
       this.topic = topic;
     }
     const mark = out.bytes;
@@ -509,6 +576,59 @@ function writeMapPairs(src: Buffer, at: number, count: number, buf: Buffer, p: n
   return q;
 }
 
+/**
+ * writeMapJson's common case, in one pass over the map: one block, every length under 64 bytes (one varint byte each),
+ * nothing to escape. Answers false, having written nothing, for any other map.
+ */
+function writePlainMapJson(src: Buffer, at: number, count: number, out: ByteOut): boolean {
+  if (count === 0) {
+    out.reserve(3);
+    const buf = out.buf;
+    const p = out.bytes;
+    buf[p] = 2; // {}
+    buf[p + 1] = 0x7b;
+    buf[p + 2] = 0x7d;
+    out.bytes = p + 3;
+    return true;
+  }
+  if (count >= 64 || src[at] !== count * 2) return false; // the block count, zigzag, in one byte
+  const strings = count * 2;
+  let size = 1 + count * 6; // braces; per entry 4 quotes and a colon; commas between
+  for (let i = 0, q = at + 1; i < strings; i++) {
+    const z = src[q++]!;
+    if (z >= 128 || (z & 1) === 1) return false;
+    const end = q + (z >> 1);
+    for (; q < end; q++) {
+      const b = src[q]!;
+      if (b < 0x20 || b === 0x22 || b === 0x5c) return false;
+    }
+    size += z >> 1;
+  }
+  if (size >= 16384) return false; // a LEB128 length of up to two bytes below
+  out.reserve(size + 2);
+  const buf = out.buf;
+  let p = out.bytes;
+  if (size < 128) buf[p++] = size;
+  else {
+    buf[p++] = (size & 0x7f) | 0x80;
+    buf[p++] = size >> 7;
+  }
+  buf[p++] = 0x7b; // {
+  for (let i = 0, q = at + 1; i < strings; i++) {
+    if ((i & 1) === 1) buf[p++] = 0x3a; // :
+    else if (i > 0) buf[p++] = 0x2c; // ,
+    buf[p++] = 0x22;
+    const length = src[q++]! >> 1;
+    for (let k = 0; k < length; k++) buf[p + k] = src[q + k]!;
+    p += length;
+    q += length;
+    buf[p++] = 0x22;
+  }
+  buf[p++] = 0x7d; // }
+  out.bytes = p;
+  return true;
+}
+
 /** Bytes JSON needs for a UTF-8 byte inside a string: 1, 2 (\" \\ \n …) or 6 (\u00XX). */
 const JSON_WIDTH = new Uint8Array(256).fill(1);
 for (let b = 0; b < 0x20; b++) JSON_WIDTH[b] = 6;
@@ -521,6 +641,7 @@ const HEX_DIGITS = Buffer.from('0123456789abcdef');
  * from the UTF-8 bytes: the length first (a pass that counts escapes), then the text.
  */
 function writeMapJson(src: Buffer, at: number, count: number, out: ByteOut): void {
+  if (writePlainMapJson(src, at, count, out)) return;
   let size = 2 + (count > 0 ? count * 6 - 1 : 0); // braces; per entry 4 quotes, a colon, and commas between
   mapBegin(at);
   for (let len = mapNext(src); len !== MAP_END; len = mapNext(src)) {

@@ -26,11 +26,12 @@ export const schemas = new Map<number, Type>([
 export const framed = (id: number, record: object) => frame(id, schemas.get(id)!.toBuffer(record));
 
 /**
- * Awkward but valid values: quotes, backslashes, control characters, NUL, emoji, empty strings, extremes, and "\n\n" in
+ * Awkward but valid values: quotes, backslashes, control characters, NUL, emoji, empty strings, extremes, strings of
+ * 62 to 64 UTF-8 bytes (the transcoder copies runs of strings under 64 bytes at once), and "\n\n" in
  * text and in binary (2570 is 0x0a0a), which chdb's inline raw insert would take for the end of the data.
  */
 function awkward(base: ApiCallEvent, i: number): ApiCallEvent {
-  const texts = ['', 'two\n\nnewlines', 'a"b', 'back\\slash', 'line\nbreak\ttab', 'nul\u0000byte', 'émoji 🚀 ünïcode', "it's", '\u2028\u2029', 'x'.repeat(300)];
+  const texts = ['', 'two\n\nnewlines', 'a"b', 'back\\slash', 'line\nbreak\ttab', 'nul\u0000byte', 'émoji 🚀 ünïcode', "it's", '\u2028\u2029', 'x'.repeat(300), 'y'.repeat(63), 'z'.repeat(64), 'é'.repeat(32)]; // a count prime to 7: every record i % 7 === 0 meets each text in each field
   const pick = (k: number) => texts[(i + k) % texts.length]!;
   return {
     ...base,
@@ -45,7 +46,8 @@ function awkward(base: ApiCallEvent, i: number): ApiCallEvent {
     client_id: i % 2 ? null : pick(3),
     user_id: i % 3 ? pick(4) : null,
     error_message: i % 4 ? null : pick(5),
-    attributes: i % 3 === 0 ? {} : { [`k${pick(6)}`]: pick(7), plain: pick(8), 'a b': '' },
+    // One text alone in a map too, so that each escape is met without another beside it.
+    attributes: i % 3 === 0 ? {} : i % 3 === 1 ? { [`k${pick(6)}`]: pick(7), plain: pick(8), 'a b': '' } : { alone: pick(9) },
   };
 }
 
