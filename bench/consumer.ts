@@ -13,9 +13,14 @@
  * Events/s and CPU microseconds per event (this process: user + system, which includes the embedded engine's inserts;
  * a server's own CPU only with --server-pid) side by side, with ratios. Endpoints from KAFKA_BROKERS,
  * SCHEMA_REGISTRY_URL, CLICKHOUSE_URL (bench/perfStack.ts starts private ones). Last line:
- * {"events": N, "full_eps": …, "baseline_eps": …, "ratio": …, "cpu_us_per_event": …, "baseline_cpu_us_per_event": …, "cpu_ratio": …}
+ * {"events": N, "full_eps": …, "baseline_eps": …, "ratio": …, "cpu_us_per_event": …, "baseline_cpu_us_per_event": …, "cpu_ratio": …,
+ *  "main_thread_cpu_us_per_event": …, "baseline_main_thread_cpu_us_per_event": …, "joined_cpu_us_per_event": …,
+ *  "baseline_joined_cpu_us_per_event": …, "joined_cpu_ratio": …}
  * where cpu_ratio is the full path's CPU per event in this process over the fetch-only baseline's, in the same run
  * (with the server sink, ClickHouse's own CPU is not in it: it is the consumer's cost beyond the Kafka client's).
+ * Each path's CPU is also split into the main thread's and the other threads' (V8's GC and compiler helpers), with
+ * the main thread's garbage collections counted (Linux: per-thread CPU from /proc), and counted from the moment the
+ * path's consumer joined its group (joined_cpu_ratio: the start-up, which does not grow with the events, left out).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,11 +41,17 @@ import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { apiCallTypeV1 } from '../schemas/apiCall.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
+import { gcCounter, mainThreadCpuUs, type GcCounts } from './measure.ts';
 import { LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, readStackEnv } from '../stack/endpoints.ts';
 
 interface Measured {
   readonly seconds: number;
   readonly cpuUs: number;
+  /** The main thread's share of cpuUs (the rest: V8's helper threads, libuv's pool). */
+  readonly mainCpuUs: number;
+  readonly gc: GcCounts;
+  /** CPU (all threads) from the moment the path's consumer joined its group: start-up (connecting, reading the table) left out. */
+  readonly joinedCpuUs: number;
   /** CPU of the ClickHouse server process over the same interval, when its pid is given. */
   readonly serverCpuUs?: number;
 }
@@ -49,17 +60,23 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const id = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
 /** Times `run` up to the moment it resolves with its stop function; stopping (leaving the group) is not timed. */
-async function measure(run: () => Promise<() => Promise<void>>, serverPid?: number): Promise<Measured> {
+async function measure(run: (joined: () => void) => Promise<() => Promise<void>>, serverPid?: number): Promise<Measured> {
   const server0 = processCpuUs(serverPid);
+  const gc = gcCounter();
+  const main0 = mainThreadCpuUs();
   const cpu0 = process.cpuUsage();
+  let atJoin: NodeJS.CpuUsage | undefined;
   const t0 = performance.now();
-  const stop = await run();
+  const stop = await run(() => (atJoin ??= process.cpuUsage()));
   const cpu = process.cpuUsage(cpu0);
+  const sinceJoin = process.cpuUsage(atJoin ?? cpu0);
+  const mainCpuUs = mainThreadCpuUs() - main0;
   const seconds = (performance.now() - t0) / 1000;
   const server1 = processCpuUs(serverPid);
+  const gcCounts = await gc.stop();
   await stop();
   const serverCpuUs = server0 === undefined || server1 === undefined ? undefined : server1 - server0;
-  return { seconds, cpuUs: cpu.user + cpu.system, ...(serverCpuUs === undefined ? {} : { serverCpuUs }) };
+  return { seconds, cpuUs: cpu.user + cpu.system, mainCpuUs, gc: gcCounts, joinedCpuUs: sinceJoin.user + sinceJoin.system, ...(serverCpuUs === undefined ? {} : { serverCpuUs }) };
 }
 
 async function committedAll(kafka: Kafka, groupId: string, topic: string): Promise<boolean> {
@@ -75,8 +92,9 @@ async function committedAll(kafka: Kafka, groupId: string, topic: string): Promi
 }
 
 /** Fetch and count, nothing else (with the consumer's fetch sizes, like every path). */
-async function baseline(kafka: Kafka, topic: string, events: number, fetchBytes: number): Promise<() => Promise<void>> {
+async function baseline(kafka: Kafka, topic: string, events: number, fetchBytes: number, joined: () => void): Promise<() => Promise<void>> {
   const consumer = kafka.consumer({ groupId: `bench-baseline-${id()}`, ...fetchSizes(fetchBytes) });
+  consumer.on(consumer.events.GROUP_JOIN, joined);
   let count = 0;
   let done: () => void = () => undefined;
   const finished = new Promise<void>((r) => (done = r));
@@ -96,7 +114,7 @@ async function baseline(kafka: Kafka, topic: string, events: number, fetchBytes:
 
 async function fullPath(
   kafka: Kafka, registry: SchemaRegistryClient, sink: Sink, topic: string, table: string, events: number, tuning: ConsumerTuning,
-  rowFormat?: RowFormat,
+  joined: () => void, rowFormat?: RowFormat,
 ): Promise<() => Promise<void>> {
   const groupId = `bench-full-${id()}`;
   const consumer = new ApiCallConsumer({
@@ -104,6 +122,9 @@ async function fullPath(
     ...(rowFormat ? { rowFormat } : {}),
   });
   await consumer.start();
+  // Joined once an assignment came (the rebalances counter); polled, as the consumer keeps its kafkajs consumer to itself.
+  while ((await consumer.metrics.rebalances.get()).values.every((v) => v.value === 0)) await sleep(2);
+  joined();
   while (consumer.stats.rows < events) await sleep(20);
   while (!(await committedAll(kafka, groupId, topic))) await sleep(50);
   return () => consumer.stop();
@@ -116,9 +137,11 @@ async function fullPath(
  */
 async function passthrough(
   kafka: Kafka, registryUrl: string, sink: ChdbSink, topic: string, table: string, columns: string, events: number, fetchBytes: number,
+  joined: () => void,
 ): Promise<() => Promise<void>> {
   const groupId = `bench-passthrough-${id()}`;
   const consumer = kafka.consumer({ groupId, ...fetchSizes(fetchBytes) });
+  consumer.on(consumer.events.GROUP_JOIN, joined);
   const dir = mkdtempSync(join(tmpdir(), 'apilog-avro-'));
   let inserted = 0;
   const pending = new Map<number, Buffer[]>();
@@ -179,7 +202,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.le
 interface Variant {
   readonly label: string;
   readonly run: () => Promise<Measured>;
-  readonly results: { eps: number; us: number; serverUs: number | undefined }[];
+  readonly results: { eps: number; us: number; joinedUs: number; mainUs: number; minor: number; major: number; serverUs: number | undefined }[];
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -243,10 +266,10 @@ async function main(argv: string[]): Promise<void> {
   };
   const full = (rollups: boolean, rowFormat?: RowFormat) => async (): Promise<Measured> => {
     const table = await freshTable(rollups);
-    return checked(table, await measure(() => fullPath(kafka, registry, sink, topic, table, f.events, tuning, rowFormat), f.serverPid));
+    return checked(table, await measure((joined) => fullPath(kafka, registry, sink, topic, table, f.events, tuning, joined, rowFormat), f.serverPid));
   };
   const format = f.rowFormat as RowFormat | undefined;
-  const variants: Variant[] = [{ label: 'baseline (fetch + count)', run: () => measure(() => baseline(kafka, topic, f.events, f.fetchBytes)), results: [] }];
+  const variants: Variant[] = [{ label: 'baseline (fetch + count)', run: () => measure((joined) => baseline(kafka, topic, f.events, f.fetchBytes, joined)), results: [] }];
   /**
    * The full path into a table of the raw table's columns with ENGINE = Null: ClickHouse parses every row and stores
    * nothing. Not a way to run: it shows what storing rows costs (the difference to the raw table).
@@ -255,7 +278,7 @@ async function main(argv: string[]): Promise<void> {
     const raw = await freshTable(false);
     const table = `${raw}_null`;
     await sink.command(`CREATE TABLE ${table} AS ${raw} ENGINE = Null`);
-    return measure(() => fullPath(kafka, registry, sink, topic, table, f.events, tuning, format), f.serverPid);
+    return measure((joined) => fullPath(kafka, registry, sink, topic, table, f.events, tuning, joined, format), f.serverPid);
   };
   if (legacy) {
     variants.push({ label: 'full, raw table (legacy: no rollups)', run: full(false, format), results: [] });
@@ -274,7 +297,7 @@ async function main(argv: string[]): Promise<void> {
         // The columns the Avro record fills (a table column the schema lacks keeps its default).
         const fields = new Set((apiCallTypeV1 as unknown as { fields: { name: string }[] }).fields.map((x) => x.name));
         const columns = (await sink.describe(ptTable)).filter((c) => fields.has(c.name)).map((c) => c.name).join(', ');
-        return checked(ptTable, await measure(() => passthrough(kafka, registryUrl, sink, topic, ptTable, columns, f.events, f.fetchBytes), f.serverPid));
+        return checked(ptTable, await measure((joined) => passthrough(kafka, registryUrl, sink, topic, ptTable, columns, f.events, f.fetchBytes, joined), f.serverPid));
       },
       results: [],
     });
@@ -282,29 +305,44 @@ async function main(argv: string[]): Promise<void> {
   for (let round = 1; round <= f.rounds; round++) {
     for (const v of variants) {
       const m = await v.run();
-      const result = { eps: f.events / m.seconds, us: m.cpuUs / f.events, serverUs: m.serverCpuUs === undefined ? undefined : m.serverCpuUs / f.events };
+      const result = {
+        eps: f.events / m.seconds, us: m.cpuUs / f.events, joinedUs: m.joinedCpuUs / f.events, mainUs: m.mainCpuUs / f.events, minor: m.gc.minor, major: m.gc.major,
+        serverUs: m.serverCpuUs === undefined ? undefined : m.serverCpuUs / f.events,
+      };
       v.results.push(result);
-      say(`round ${round}: ${v.label}: ${Math.round(result.eps)} events/s, ${result.us.toFixed(2)} CPU µs/event${result.serverUs === undefined ? '' : ` + server ${result.serverUs.toFixed(2)}`}`);
+      say(
+        `round ${round}: ${v.label}: ${Math.round(result.eps)} events/s, ${result.us.toFixed(2)} CPU µs/event (main thread ${result.mainUs.toFixed(2)}; from the group join ${result.joinedUs.toFixed(2)})` +
+          `${result.serverUs === undefined ? '' : ` + server ${result.serverUs.toFixed(2)}`}; GC ${m.gc.minor} scavenges ${m.gc.minorMs.toFixed(0)} ms, ${m.gc.major} mark-compacts ${m.gc.majorMs.toFixed(0)} ms`,
+      );
     }
   }
   const summary = variants.map((v) => ({
     label: v.label,
     eps: Math.round(median(v.results.map((r) => r.eps))),
     us: Math.round(median(v.results.map((r) => r.us)) * 100) / 100,
+    mainUs: Math.round(median(v.results.map((r) => r.mainUs)) * 100) / 100,
+    joinedUs: Math.round(median(v.results.map((r) => r.joinedUs)) * 100) / 100,
+    minor: median(v.results.map((r) => r.minor)),
+    major: median(v.results.map((r) => r.major)),
     serverUs: v.results[0]!.serverUs === undefined ? undefined : Math.round(median(v.results.map((r) => r.serverUs!)) * 100) / 100,
   }));
   const base = summary[0]!;
   const main = summary[1]!;
   say(`medians of ${f.rounds} rounds (CPU: this process${f.serverPid ? ' + the server process' : legacy || f.sink === 'server' ? '; the server\'s own CPU not counted' : ', engine included'}):`);
-  say(`${'path'.padEnd(40)} ${'events/s'.padStart(9)} ${'CPU µs/event'.padStart(13)} ${'vs baseline'.padStart(12)}`);
+  say(`${'path'.padEnd(40)} ${'events/s'.padStart(9)} ${'CPU µs/event'.padStart(13)} ${'main'.padStart(6)} ${'helpers'.padStart(8)} ${'joined'.padStart(7)} ${'GC minor/major'.padStart(15)} ${'vs baseline'.padStart(12)}`);
   for (const r of summary) {
     const cpu = r.serverUs === undefined ? r.us.toFixed(2) : `${r.us.toFixed(2)}+${r.serverUs.toFixed(2)}`;
-    say(`${r.label.padEnd(40)} ${String(r.eps).padStart(9)} ${cpu.padStart(13)} ${(r.eps / base.eps).toFixed(2).padStart(12)}`);
+    say(
+      `${r.label.padEnd(40)} ${String(r.eps).padStart(9)} ${cpu.padStart(13)} ${r.mainUs.toFixed(2).padStart(6)} ${(r.us - r.mainUs).toFixed(2).padStart(8)} ${r.joinedUs.toFixed(2).padStart(7)} ` +
+        `${`${r.minor}/${r.major}`.padStart(15)} ${(r.eps / base.eps).toFixed(2).padStart(12)}`,
+    );
   }
+  say('main: the main thread (JavaScript, and its share of GC); helpers: the other threads (V8\'s parallel and concurrent GC and compilers, libuv\'s pool);');
+  say('joined: all threads, from the moment the group was joined (start-up left out); GC: counts on the main thread per run');
   await sink.close();
   if (chdbDir) rmSync(chdbDir, { recursive: true, force: true });
   process.stdout.write(
-    `${JSON.stringify({ events: f.events, full_eps: main.eps, baseline_eps: base.eps, ratio: Math.round((main.eps / base.eps) * 100) / 100, cpu_us_per_event: main.us, baseline_cpu_us_per_event: base.us, cpu_ratio: Math.round((main.us / base.us) * 100) / 100, ...(main.serverUs === undefined ? {} : { server_cpu_us_per_event: main.serverUs }) })}\n`,
+    `${JSON.stringify({ events: f.events, full_eps: main.eps, baseline_eps: base.eps, ratio: Math.round((main.eps / base.eps) * 100) / 100, cpu_us_per_event: main.us, baseline_cpu_us_per_event: base.us, cpu_ratio: Math.round((main.us / base.us) * 100) / 100, main_thread_cpu_us_per_event: main.mainUs, baseline_main_thread_cpu_us_per_event: base.mainUs, joined_cpu_us_per_event: main.joinedUs, baseline_joined_cpu_us_per_event: base.joinedUs, joined_cpu_ratio: Math.round((main.joinedUs / base.joinedUs) * 100) / 100, ...(main.serverUs === undefined ? {} : { server_cpu_us_per_event: main.serverUs }) })}\n`,
   );
 }
 

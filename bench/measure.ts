@@ -1,5 +1,6 @@
 /** Small measuring helpers shared by the benchmarks. */
 import { readFileSync } from 'node:fs';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import type { Sink } from '../clickhouse/sink.ts';
 
 /**
@@ -42,4 +43,40 @@ export async function bytesOnDisk(sink: Sink, table: string): Promise<number> {
     { table },
   );
   return Number(rows[0]?.b ?? 0);
+}
+
+/** Garbage collections seen on the main thread since `gcCounter()` was called: count and pause time by kind. */
+export interface GcCounts {
+  readonly minor: number;
+  readonly minorMs: number;
+  readonly major: number;
+  readonly majorMs: number;
+}
+
+/**
+ * Counts the main thread's garbage collections (perf_hooks 'gc' entries: scavenges as minor, mark-compacts as
+ * major) until `stop()`. The pause times leave out the work V8's helper threads do alongside.
+ */
+export function gcCounter(): { stop(): Promise<GcCounts> } {
+  const counts = { minor: 0, minorMs: 0, major: 0, majorMs: 0 };
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+        counts.minor++;
+        counts.minorMs += entry.duration;
+      } else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        counts.major++;
+        counts.majorMs += entry.duration;
+      }
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    // Entries are delivered asynchronously: a turn of the event loop lets the last ones arrive.
+    stop: () => new Promise((resolve) => setImmediate(() => {
+      observer.disconnect();
+      resolve({ ...counts });
+    })),
+  };
 }
