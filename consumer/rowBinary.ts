@@ -339,12 +339,18 @@ type EncodeRow = (src: Buffer, out: ByteOut, partition: number, offset: number, 
 function generate(kinds: Int8Array, nullBranch: Int8Array, valueBranch: Int8Array, symbolCounts: readonly number[], plan: readonly ColumnPlan[], fixedMax: number): EncodeRow {
   const code: string[] = [];
   const emit = (line: string) => code.push(line);
-  const varint = (target: string) => `b = src[pos]; if (b < 128) { ${target} = (b >>> 1) ^ -(b & 1); pos++; } else { ${target} = h.long(src, pos); pos = h.at; }`;
+  // Avro's zigzag varints: up to three bytes (21 bits: lengths, statuses, latencies, sizes) decoded here, longer ones
+  // (timestamps) by h.long. A byte past the end reads as undefined, which is not < 128: h.long reports the truncation.
+  const varint = (target: string) =>
+    `b = src[pos]; if (b < 128) { ${target} = (b >>> 1) ^ -(b & 1); pos++; } ` +
+    `else if (src[pos + 1] < 128) { x = (b & 127) | (src[pos + 1] << 7); ${target} = (x >>> 1) ^ -(x & 1); pos += 2; } ` +
+    `else if (src[pos + 2] < 128) { x = (b & 127) | ((src[pos + 1] & 127) << 7) | (src[pos + 2] << 14); ${target} = (x >>> 1) ^ -(x & 1); pos += 3; } ` +
+    `else { ${target} = h.long(src, pos); pos = h.at; }`;
   const runs = stringRuns(plan, nullBranch);
   // Where pass 1 notes a field's start: each field of a run and the field after it (`end` after the last).
   const starts = new Set(runs.flatMap((r) => [...Array(r.columns.length + 1).keys()].map((i) => r.firstField + i)));
   const fieldStart = (i: number) => (i === kinds.length ? 'end' : `f${i}`);
-  emit(`const end = src.length; let pos = ${HEADER_SIZE}; let b = 0; let u = 0;`);
+  emit(`const end = src.length; let pos = ${HEADER_SIZE}; let b = 0; let u = 0; let x = 0;`);
   for (let i = 0; i < kinds.length; i++) emit(`let n${i} = 0, s${i} = 0, l${i} = 0, z${i} = 0, o${i};${starts.has(i) ? ` let f${i} = 0;` : ''}`);
   // Pass 1.
   for (let i = 0; i < kinds.length; i++) {
