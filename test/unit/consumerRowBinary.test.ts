@@ -111,6 +111,25 @@ describe('RowBinary transcoder: the same rows as the JSON path (unit, embedded C
     expect(row).toEqual({ keys: ['zeta', '10', 'alpha'], values: ['1', 'ten', '2'], hex: '610062' });
   });
 
+  it('writes maps into the legacy JSON column as JSON.stringify does at the one-pass writer\'s edges: 63-65 entries, 63- and 64-byte strings, two blocks', async () => {
+    const columns = await table(sink, 'rb_map_edges', 'legacy');
+    const plan = compileRowBinary(apiCallTypeV1, columns);
+    if (!('encoder' in plan)) throw new Error(plan.unsupported);
+    const [e] = new SyntheticEvents({ seed: 9 }).take(1) as [ApiCallEvent];
+    const entries = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, `v${i}`]));
+    const maps: Record<string, string>[] = [entries(63), entries(64), entries(65), { a: 'y'.repeat(63) }, { a: 'z'.repeat(64) }, { ['k'.repeat(64)]: '' }];
+    const values = maps.map((attributes) => framed(1, { ...e, attributes }));
+    // Two blocks of one entry each (avsc writes one block): the one-pass writer must leave it to the general one.
+    const empty = framed(1, { ...e, attributes: {} });
+    const str = (t: string) => [Buffer.from([t.length * 2]), Buffer.from(t)];
+    values.push(Buffer.concat([empty.subarray(0, empty.length - 1), Buffer.from([2]), ...str('b'), ...str('1'), Buffer.from([2]), ...str('a'), ...str('2'), Buffer.from([0])]));
+    const batch = new PartitionBatch(TOPIC, 0);
+    for (const [offset, value] of values.entries()) batch.addEncoded(offset, 0, plan.encoder, value, 0, String(offset));
+    await new ClickHouseRows(sink, 'rb_map_edges').insert(batch.body().body, batch.rows, batch.layout);
+    const rows = await sink.query<{ attributes: string }>('SELECT attributes FROM rb_map_edges ORDER BY _offset');
+    expect(rows.map((r) => r.attributes)).toEqual([...maps.map((m) => JSON.stringify(m)), '{"b":"1","a":"2"}']);
+  });
+
   it('writes the Kafka coordinates into Nullable columns too (_topic Nullable(String) takes its not-null flag)', async () => {
     await sink.command('CREATE TABLE rb_nullable_coordinates (api String, _topic Nullable(String), _partition Nullable(UInt32), _offset UInt64) ENGINE = MergeTree ORDER BY _offset');
     const plan = compileRowBinary(apiCallTypeV1, await sink.describe('rb_nullable_coordinates'));
