@@ -12,6 +12,7 @@ process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 import { kafkaLevelFor, kafkaLogCreator, type Logger } from './log.ts';
 import { registerKafkaCodecs } from './kafkaCodecs.ts';
 import { stopIdleRequestQueueLoop } from './kafkajsIdleLoop.ts';
+import { leanRecordEncoding } from './kafkajsRecords.ts';
 import { ConfigError, describeError } from './errors.ts';
 
 export interface KafkaOptions {
@@ -76,6 +77,8 @@ export function createKafka(options: KafkaOptions): Kafka {
   registerKafkaCodecs();
   // And its request queues poll themselves while idle (kafkajsIdleLoop.ts): stopped, for every client of the process.
   stopIdleRequestQueueLoop();
+  // And it encodes each produced record through a 512-byte Encoder of its own (kafkajsRecords.ts): one exact buffer.
+  leanRecordEncoding();
   return new Kafka(kafkaConfig(options));
 }
 

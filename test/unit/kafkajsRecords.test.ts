@@ -1,0 +1,66 @@
+/**
+ * The lean record encoder (runtime/kafkajsRecords.ts) against kafkajs 2.2.4's own Record v0 encoder, byte for byte:
+ * random keys and values (strings with multi-byte characters, Buffers, null, empty), offset deltas across varint
+ * widths, timestamp deltas negative and up to 32 bits; and what it leaves to kafkajs (headers, wider timestamps,
+ * keys kafkajs refuses) still comes out as kafkajs writes it, or fails as kafkajs fails.
+ */
+import { createRequire } from 'node:module';
+import { describe, expect, test } from 'vitest';
+import { prng } from '../../producer/syntheticEvents.ts';
+import { kafkajsRecordEncoder, leanRecordEncoder, type RecordInput } from '../../runtime/kafkajsRecords.ts';
+
+const require = createRequire(import.meta.url);
+const Encoder = require('kafkajs/src/protocol/encoder.js') as { prototype: object };
+const original = kafkajsRecordEncoder();
+const lean = leanRecordEncoder(original, Encoder.prototype);
+
+const bytes = (record: RecordInput) => original(record).buffer;
+
+describe('lean kafkajs record encoding', () => {
+  test('5,000 random records: the same bytes as kafkajs', () => {
+    const rand = prng(17);
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+    const text = (n: number) => Array.from({ length: n }, () => pick(['a', 'Z', '0', ' ', 'é', '🚀', '\u0000', '"'])).join('');
+    const blob = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)));
+    const lengths = [0, 1, 63, 64, 127, 128, 300, 8191, 8192, 20_000];
+    const keyOrValue = () => {
+      const n = pick(lengths);
+      return pick([() => null, () => undefined, () => text(Math.min(n, 500)), () => blob(n)])();
+    };
+    let leanOnes = 0;
+    for (let i = 0; i < 5000; i++) {
+      const record: RecordInput = {
+        offsetDelta: pick([0, 1, 63, 64, 8191, 8192, 1_048_575, 1_048_576, i]),
+        timestampDelta: pick([0, 1, -1, 63, -64, 64, 1_000_000, -1_000_000, 2 ** 31 - 1, -(2 ** 31)]),
+        key: keyOrValue(),
+        value: keyOrValue(),
+        ...(rand() < 0.3 ? { headers: {} } : {}),
+      };
+      const ours = lean(record);
+      expect(ours.buffer.equals(bytes(record)), `record ${i}: ${JSON.stringify({ ...record, key: typeof record.key, value: typeof record.value })}`).toBe(true);
+      if (Object.getPrototypeOf(ours) === Encoder.prototype && ours.buf.length === ours.offset) leanOnes++;
+    }
+    // The fast case was taken (an exact-size buffer; kafkajs's own has room to spare), not only the fallback.
+    expect(leanOnes).toBeGreaterThan(4000);
+  });
+
+  test('what it leaves to kafkajs comes out as kafkajs writes it: headers, timestamps beyond 32 bits, a negative offset delta', () => {
+    const cases: RecordInput[] = [
+      { key: 'k', value: Buffer.from('v'), headers: { trace: 'abc', multi: ['1', '2'] } },
+      { key: 'k', value: 'v', timestampDelta: 2 ** 31 },
+      { key: 'k', value: 'v', timestampDelta: -(2 ** 31) - 1 },
+      { key: 'k', value: 'v', timestampDelta: 1_700_000_000_000 },
+      { key: 'k', value: 'v', offsetDelta: -1 },
+    ];
+    for (const record of cases) {
+      const ours = lean(record);
+      expect(ours.buffer.equals(bytes(record)), JSON.stringify(record)).toBe(true);
+      expect(ours.buf.length).toBeGreaterThan(ours.offset); // kafkajs's own Encoder, with room to spare
+    }
+  });
+
+  test('a key kafkajs refuses is refused the same way', () => {
+    expect(() => bytes({ key: 42 as unknown as string, value: 'v' })).toThrow(TypeError);
+    expect(() => lean({ key: 42 as unknown as string, value: 'v' })).toThrow(TypeError);
+  });
+});
