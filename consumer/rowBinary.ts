@@ -380,8 +380,11 @@ function generate(kinds: Int8Array, nullBranch: Int8Array, valueBranch: Int8Arra
   // ~80 ns a call); constants (topic, defaults, enum symbols) by a byte loop.
   emit('const sv = h.view(src); const so = src.byteOffset; let ov = h.outView(buf); let oo = buf.byteOffset;');
   const refresh = 'buf = out.buf; p = out.bytes; ov = h.outView(buf); oo = buf.byteOffset;';
+  // Four bytes at a time from `bytes` (viewed by `view`, whose offset 0 is `bytes`' byte `base` - `bytes.byteOffset`).
+  const copyFour = (bytes: string, view: string, base: string, from: string, length: string) =>
+    `{ let k = 0; for (const a = ${base} + ${from}, d = oo + p; k + 4 <= ${length}; k += 4) ov.setUint32(d + k, ${view}.getUint32(a + k)); for (; k < ${length}; k++) buf[p + k] = ${bytes}[${from} + k]; p += ${length}; }`;
   const copySource = (from: string, length: string) =>
-    `if (${length} > 128) p += src.copy(buf, p, ${from}, ${from} + ${length}); else { let k = 0; for (const a = so + ${from}, d = oo + p; k + 4 <= ${length}; k += 4) ov.setUint32(d + k, sv.getUint32(a + k)); for (; k < ${length}; k++) buf[p + k] = src[${from} + k]; p += ${length}; }`;
+    `if (${length} > 128) p += src.copy(buf, p, ${from}, ${from} + ${length}); else ${copyFour('src', 'sv', 'so', from, length)}`;
   const copy = (bytes: string, from: string, length: string) =>
     `if (${length} > 64) p += ${bytes}.copy(buf, p, ${from}, ${from} + ${length}); else { for (let k = 0; k < ${length}; k++) buf[p + k] = ${bytes}[${from} + k]; p += ${length}; }`;
   const lebLength = (length: string) => `if (${length} < 128) buf[p++] = ${length}; else p = h.leb(buf, p, ${length});`;
@@ -415,7 +418,7 @@ function generate(kinds: Int8Array, nullBranch: Int8Array, valueBranch: Int8Arra
     }
     if (route === R_TOPIC) {
       // Four bytes at a time through its DataView (a topic name is tens of bytes, in every row).
-      return `${flag}{ const t = h.topicBytes, tv = h.topicView, n = t.length; let k = 0; for (const d = oo + p; k + 4 <= n; k += 4) ov.setUint32(d + k, tv.getUint32(k)); for (; k < n; k++) buf[p + k] = t[k]; p += n; }`;
+      return `${flag}{ const t = h.topicBytes, tv = h.topicView, n = t.length; ${copyFour('t', 'tv', '0', '0', 'n')} }`;
     }
     if (route === R_PARTITION || route === R_OFFSET) {
       return `${flag}${writeInt(c, type, route === R_PARTITION ? 'partition' : 'offset')}`;
@@ -582,24 +585,17 @@ function writeMapPairs(src: Buffer, at: number, count: number, buf: Buffer, p: n
   return q;
 }
 
+/** Bytes of a JSON object of `count` entries beyond its keys' and values' text: braces; per entry 4 quotes and a colon; commas between. */
+const jsonMapFrame = (count: number) => 2 + (count > 0 ? count * 6 - 1 : 0);
+
 /**
  * writeMapJson's common case, in one pass over the map: one block, every length under 64 bytes (one varint byte each),
  * nothing to escape. Answers false, having written nothing, for any other map.
  */
 function writePlainMapJson(src: Buffer, at: number, count: number, out: ByteOut): boolean {
-  if (count === 0) {
-    out.reserve(3);
-    const buf = out.buf;
-    const p = out.bytes;
-    buf[p] = 2; // {}
-    buf[p + 1] = 0x7b;
-    buf[p + 2] = 0x7d;
-    out.bytes = p + 3;
-    return true;
-  }
-  if (count >= 64 || src[at] !== count * 2) return false; // the block count, zigzag, in one byte
+  if (count >= 64 || src[at] !== count * 2) return false; // the block count, zigzag, in one byte (0 for {})
   const strings = count * 2;
-  let size = 1 + count * 6; // braces; per entry 4 quotes and a colon; commas between
+  let size = jsonMapFrame(count);
   for (let i = 0, q = at + 1; i < strings; i++) {
     const z = src[q++]!;
     if (z >= 128 || (z & 1) === 1) return false;
@@ -610,15 +606,9 @@ function writePlainMapJson(src: Buffer, at: number, count: number, out: ByteOut)
     }
     size += z >> 1;
   }
-  if (size >= 16384) return false; // a LEB128 length of up to two bytes below
-  out.reserve(size + 2);
+  out.reserve(size + 10);
   const buf = out.buf;
-  let p = out.bytes;
-  if (size < 128) buf[p++] = size;
-  else {
-    buf[p++] = (size & 0x7f) | 0x80;
-    buf[p++] = size >> 7;
-  }
+  let p = writeLeb(buf, out.bytes, size);
   buf[p++] = 0x7b; // {
   for (let i = 0, q = at + 1; i < strings; i++) {
     if ((i & 1) === 1) buf[p++] = 0x3a; // :
@@ -648,7 +638,7 @@ const HEX_DIGITS = Buffer.from('0123456789abcdef');
  */
 function writeMapJson(src: Buffer, at: number, count: number, out: ByteOut): void {
   if (writePlainMapJson(src, at, count, out)) return;
-  let size = 2 + (count > 0 ? count * 6 - 1 : 0); // braces; per entry 4 quotes, a colon, and commas between
+  let size = jsonMapFrame(count);
   mapBegin(at);
   for (let len = mapNext(src); len !== MAP_END; len = mapNext(src)) {
     for (let i = mapString; i < mapString + len; i++) size += JSON_WIDTH[src[i]!]!;
