@@ -300,11 +300,8 @@ export class PartitionIngest {
    * oldest row's age, counted from when it was produced, not from when it was fetched. Counted from the fetch, a
    * caught-up partition's rows waited a fetch cycle in Kafka and then maxBatchAgeMs more in the batch (bench:latency:
    * p99 2.7-3.9 s at 10,000 events/s with a 1 s age). A producer's clock behind this one's makes its batches due
-   * sooner (smaller inserts), never later.
-   */
-  /**
-   * When the pending batch opens, for the PartitionBatch `add…` methods, which read it for a batch's first offset only:
-   * 0 for the others (a small integer, where the time, not one, would be a heap number per row).
+   * sooner (smaller inserts), never later. For any later row it answers 0, which the batch does not read (a small
+   * integer, where the time would be a heap number per row).
    */
   private openedAt(producedAt?: number | string): number {
     if (!this.batch.isEmpty) return 0;
