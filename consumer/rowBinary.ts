@@ -28,7 +28,8 @@ import { HEADER_SIZE } from '../schemas/wire.ts';
 import { misfit } from './rowWriter.ts';
 import type { RowLayout, TableColumn } from '../clickhouse/sink.ts';
 import { C_ENUM, C_FIXED, C_INT, C_MAP, C_STRING, C_UUID, columnType, literalDefault, type ColumnType } from './rowBinaryColumns.ts';
-import { copyBytes, isNumeric, writeInt64, writeLeb, writeNumber, writeStringAs, writeValue, type ByteOut } from './rowBinaryValues.ts';
+import { copyBytes, isNumeric, writeInt64, writeNumber, writeStringAs, writeValue, type ByteOut } from './rowBinaryValues.ts';
+import { writeLeb } from '../runtime/leb128.ts';
 
 export type { ByteOut } from './rowBinaryValues.ts';
 

@@ -6,6 +6,7 @@
  */
 import { misfit, unwrap } from './rowWriter.ts';
 import { C_BOOL, C_DATETIME, C_DATETIME64, C_ENUM, C_FIXED, C_FLOAT32, C_FLOAT64, C_INT, C_MAP, C_STRING, C_UUID, type ColumnType } from './rowBinaryColumns.ts';
+import { writeLeb } from '../runtime/leb128.ts';
 
 /** Where encoded rows go: a growable byte buffer written at `bytes` (PartitionBatch implements it). */
 export interface ByteOut {
@@ -40,15 +41,6 @@ function writeInt(buf: Buffer, p: number, v: number, width: number): number {
   buf[p + 2] = v >> 16;
   buf[p + 3] = v >> 24;
   return p + 4;
-}
-
-export function writeLeb(buf: Buffer, p: number, n: number): number {
-  while (n >= 0x80) {
-    buf[p++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[p] = n;
-  return p + 1;
 }
 
 /** Copies bytes; short runs (most strings in an event) by a loop, which beats Buffer.copy's native call. */

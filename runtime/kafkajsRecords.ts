@@ -20,6 +20,7 @@
  * kafkajs alone.
  */
 import { createRequire } from 'node:module';
+import { lebSize, writeLeb } from './leb128.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -56,25 +57,6 @@ export function kafkajsRecordEncoder(): RecordEncoder {
   return require(RECORD_MODULE) as RecordEncoder;
 }
 
-/** Unsigned LEB128 bytes of a 32-bit unsigned value. */
-function uvarintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v >>>= 7;
-    n++;
-  }
-  return n;
-}
-
-function writeUvarint(buf: Buffer, at: number, v: number): number {
-  while (v >= 0x80) {
-    buf[at++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[at++] = v;
-  return at;
-}
-
 /** Zigzag of a 32-bit signed value, as an unsigned 32-bit number (kafkajs's encodeZigZag, then >>> 0). */
 const zigzag = (v: number) => ((v << 1) ^ (v >> 31)) >>> 0;
 
@@ -90,7 +72,7 @@ function bytesOf(x: unknown): number {
 }
 
 function writeBytes(buf: Buffer, at: number, x: unknown, length: number): number {
-  at = writeUvarint(buf, at, zigzag(length));
+  at = writeLeb(buf, at, zigzag(length));
   if (length <= 0) return at;
   if (typeof x === 'string') return at + buf.write(x, at, 'utf8');
   return at + (x as Buffer).copy(buf, at);
@@ -120,14 +102,14 @@ export function leanRecordEncoder(fallback: RecordEncoder, encoderPrototype: obj
     const od = zigzag(offsetDelta);
     const keyZ = zigzag(keyLength);
     const valueZ = zigzag(valueLength);
-    const body = 1 + uvarintSize(ts) + uvarintSize(od) + uvarintSize(keyZ) + Math.max(keyLength, 0) + uvarintSize(valueZ) + Math.max(valueLength, 0) + 1;
+    const body = 1 + lebSize(ts) + lebSize(od) + lebSize(keyZ) + Math.max(keyLength, 0) + lebSize(valueZ) + Math.max(valueLength, 0) + 1;
     const bodyZ = zigzag(body);
-    const size = uvarintSize(bodyZ) + body;
+    const size = lebSize(bodyZ) + body;
     const buf = Buffer.allocUnsafe(size);
-    let at = writeUvarint(buf, 0, bodyZ);
+    let at = writeLeb(buf, 0, bodyZ);
     buf[at++] = 0; // attributes
-    at = writeUvarint(buf, at, ts);
-    at = writeUvarint(buf, at, od);
+    at = writeLeb(buf, at, ts);
+    at = writeLeb(buf, at, od);
     at = writeBytes(buf, at, key, keyLength);
     at = writeBytes(buf, at, value, valueLength);
     buf[at++] = 0; // no headers
