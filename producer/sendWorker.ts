@@ -11,23 +11,15 @@ import type { CompressionTypes, Message } from 'kafkajs';
 import { createKafka } from '../runtime/kafka.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PRODUCER_DELIVERY } from './apiCallProducer.ts';
-import { serializeError, type FromSendWorker, type SendWorkerInit, type ToSendWorker } from './workerProducer.ts';
+import { serializeError, TurnBatch, type FromSendWorker, type SendWorkerInit, type ToSendWorker } from './workerProducer.ts';
 
 const init = workerData as SendWorkerInit;
 const port = parentPort!;
 
 type Level = 'error' | 'warn' | 'info' | 'debug';
 /** Answers and log lines for the other thread, posted together at the end of this turn of the event loop. */
-let outbox: FromSendWorker[] = [];
-const answer = (m: FromSendWorker) => {
-  if (outbox.push(m) === 1) {
-    queueMicrotask(() => {
-      const answers = outbox;
-      outbox = [];
-      port.postMessage(answers);
-    });
-  }
-};
+const outbox = new TurnBatch<FromSendWorker>((answers) => port.postMessage(answers));
+const answer = (m: FromSendWorker) => outbox.push(m);
 const forward = (level: Level, obj: Record<string, unknown>, msg: string) => answer({ op: 'log', level, obj: plain(obj), msg });
 const kafka = createKafka({
   brokers: init.brokers,

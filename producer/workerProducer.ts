@@ -101,6 +101,35 @@ function startWorker(init: SendWorkerInit): Worker {
   return new Worker(bootstrap, { eval: true, workerData: init });
 }
 
+/**
+ * What one side queues for the other during one turn of its event loop, handed over at the end of that turn in one
+ * call (each postMessage wakes the other thread). Both sides use it: calls one way, answers the other.
+ */
+export class TurnBatch<T> {
+  private items: T[] = [];
+  private transfers: ArrayBuffer[] = [];
+
+  constructor(private readonly handOver: (items: T[], transfers: ArrayBuffer[]) => void) {}
+
+  push(item: T, transfer?: readonly ArrayBuffer[]): void {
+    if (transfer !== undefined) for (const t of transfer) this.transfers.push(t);
+    if (this.items.push(item) === 1) queueMicrotask(this.drain);
+  }
+
+  /** Drops what is queued (the other side is gone). */
+  clear(): void {
+    this.items = [];
+    this.transfers = [];
+  }
+
+  private readonly drain = (): void => {
+    const { items, transfers } = this;
+    if (items.length === 0) return; // cleared in between
+    this.clear();
+    this.handOver(items, transfers);
+  };
+}
+
 /** A message as the caller gives it: call() numbers it. */
 type Unnumbered<M> = M extends unknown ? Omit<M, 'id'> : never;
 
@@ -185,8 +214,7 @@ export class WorkerProducer {
       const error = new ApilogError(`apilog: the send worker ${why}`, { retriable: true });
       for (const p of this.pending.values()) p.reject(error);
       this.pending.clear();
-      this.outbox = [];
-      this.transfers = [];
+      this.outbox.clear();
     };
     worker.on('error', (error) => lost(`failed: ${error.message}`));
     worker.on('exit', (code) => lost(`exited (code ${code})`));
@@ -197,27 +225,19 @@ export class WorkerProducer {
    * Posts a message to the worker; resolves with its outcome. Messages posted in the same turn of the event loop
    * (the logger sends a batch's partitions all at once) go as one postMessage: each crossing wakes the worker.
    */
-  private call(message: Unnumbered<ToSendWorker>, transfer: ArrayBuffer[] = []): Promise<void> {
+  private call(message: Unnumbered<ToSendWorker>, transfer?: ArrayBuffer[]): Promise<void> {
     this.worker ??= this.start();
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.outbox.push({ ...message, id } as ToSendWorker);
-      for (const t of transfer) this.transfers.push(t);
-      if (this.outbox.length === 1) queueMicrotask(this.post);
+      this.outbox.push({ ...message, id } as ToSendWorker, transfer);
     });
   }
 
-  private outbox: ToSendWorker[] = [];
-  private transfers: ArrayBuffer[] = [];
-  private readonly post = (): void => {
-    const messages = this.outbox;
-    const transfers = this.transfers;
-    this.outbox = [];
-    this.transfers = [];
-    if (this.worker === undefined) return; // it died in between: lost() has failed these calls already
-    this.worker.postMessage(messages, transfers);
-  };
+  private readonly outbox = new TurnBatch<ToSendWorker>((messages, transfers) => {
+    // The worker died in between: lost() has failed these calls already.
+    this.worker?.postMessage(messages, transfers);
+  });
 
   private receive(m: FromSendWorker): void {
     switch (m.op) {
