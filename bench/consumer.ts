@@ -41,7 +41,7 @@ import { createKafka } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { apiCallTypeV1 } from '../schemas/apiCall.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
-import { gcCounter, mainThreadCpuUs, type GcCounts } from './measure.ts';
+import { gcCounter, mainThreadCpuUs, median, type GcCounts } from './measure.ts';
 import { LOCAL_CLICKHOUSE_SERVER_URL, LOCAL_KAFKA_BROKERS, LOCAL_SCHEMA_REGISTRY_URL, readStackEnv } from '../stack/endpoints.ts';
 
 interface Measured {
@@ -196,8 +196,6 @@ function processCpuUs(pid: number | undefined): number | undefined {
     return undefined; // not Linux or not our process: the server's CPU is not reported
   }
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
 
 interface Variant {
   readonly label: string;
