@@ -13,6 +13,7 @@ import { kafkaLevelFor, kafkaLogCreator, type Logger } from './log.ts';
 import { registerKafkaCodecs } from './kafkaCodecs.ts';
 import { stopIdleRequestQueueLoop } from './kafkajsIdleLoop.ts';
 import { leanRecordEncoding } from './kafkajsRecords.ts';
+import { leanFetchDecoding } from './kafkajsFetch.ts';
 import { ConfigError, describeError } from './errors.ts';
 
 export interface KafkaOptions {
@@ -79,6 +80,8 @@ export function createKafka(options: KafkaOptions): Kafka {
   stopIdleRequestQueueLoop();
   // And it encodes each produced record through a 512-byte Encoder of its own (kafkajsRecords.ts): one exact buffer.
   leanRecordEncoding();
+  // And it decodes each fetched record through BigInt Longs (kafkajsFetch.ts): plain numbers, the same record.
+  leanFetchDecoding();
   return new Kafka(kafkaConfig(options));
 }
 

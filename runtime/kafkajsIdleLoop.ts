@@ -15,6 +15,7 @@
  * method's source); any other kafkajs is left alone. APILOG_KAFKAJS_IDLE_LOOP=keep leaves it alone too.
  */
 import { createRequire } from 'node:module';
+import { isKafkajs224 } from './kafkajsModules.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -41,10 +42,8 @@ export function requestQueueClass(): { prototype: RequestQueue } {
 export function stopIdleRequestQueueLoop(): IdleLoopState {
   if (state !== undefined) return state;
   if (process.env['APILOG_KAFKAJS_IDLE_LOOP'] === 'keep') return (state = 'kept: by APILOG_KAFKAJS_IDLE_LOOP');
-  const { version } = require('kafkajs/package.json') as { version: string };
   const proto = requestQueueClass().prototype;
-  const source = String(proto.scheduleCheckPendingRequests);
-  if (version !== '2.2.4' || !source.includes('this.throttledUntil - Date.now()') || !source.includes('this.pending.length > 0')) {
+  if (!isKafkajs224(String(proto.scheduleCheckPendingRequests), ['this.throttledUntil - Date.now()', 'this.pending.length > 0'])) {
     return (state = 'kept: other kafkajs');
   }
   proto.scheduleCheckPendingRequests = function scheduleCheckPendingRequests(this: RequestQueue): void {

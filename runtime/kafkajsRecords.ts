@@ -20,6 +20,7 @@
  * kafkajs alone.
  */
 import { createRequire } from 'node:module';
+import { swapKafkajsModule } from './kafkajsModules.ts';
 import { lebSize, writeLeb } from './leb128.ts';
 
 const require = createRequire(import.meta.url);
@@ -124,19 +125,9 @@ export function leanRecordEncoder(fallback: RecordEncoder, encoderPrototype: obj
 export function leanRecordEncoding(): RecordsState {
   if (state !== undefined) return state;
   if (process.env['APILOG_KAFKAJS_RECORDS'] === 'keep') return (state = 'kept: by APILOG_KAFKAJS_RECORDS');
-  const { version } = require('kafkajs/package.json') as { version: string };
-  const recordPath = require.resolve(RECORD_MODULE);
-  const requestPath = require.resolve(PRODUCE_REQUEST_MODULE);
-  const ours = require(RECORD_MODULE) as RecordEncoder;
-  const source = String(ours);
-  if (version !== '2.2.4' || !source.includes('writeVarIntBytes(key)') || !source.includes('writeVarLong(timestampDelta)')) {
-    return (state = 'kept: other kafkajs');
-  }
-  if (require.cache[requestPath] !== undefined) return (state = 'kept: produce request already loaded');
-  const cached = require.cache[recordPath];
-  if (cached === undefined) return (state = 'kept: other kafkajs');
-  original = ours;
-  const Encoder = require(ENCODER_MODULE) as { prototype: object };
-  cached.exports = leanRecordEncoder(ours, Encoder.prototype);
-  return (state = 'lean');
+  const swap = swapKafkajsModule<RecordEncoder>(RECORD_MODULE, PRODUCE_REQUEST_MODULE, ['writeVarIntBytes(key)', 'writeVarLong(timestampDelta)'], (kafkajs) => {
+    original = kafkajs;
+    return leanRecordEncoder(kafkajs, (require(ENCODER_MODULE) as { prototype: object }).prototype);
+  });
+  return (state = swap === 'swapped' ? 'lean' : swap === 'already loaded' ? 'kept: produce request already loaded' : 'kept: other kafkajs');
 }
