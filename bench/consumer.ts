@@ -5,7 +5,10 @@
  *
  * On one topic (produced here, or --topic), R rounds; each round runs every path once, in turn, with the same fetch
  * sizes (medians reported):
- * - baseline: a kafkajs consumer group that fetches and counts, nothing else (eachBatch);
+ * - baseline: a kafkajs consumer group that fetches and counts, nothing else (eachBatch), with kafkajs's own record
+ *   decoding: what a plain kafkajs loop costs;
+ * - the same loop with the lean record decoding every apilog client gets from createKafka (runtime/kafkajsFetch.ts):
+ *   what the consumer's kafkajs costs, so the full path less this is the consumer's own work;
  * - full path: ApiCallConsumer — fetch, decode (registry), rows, insert into ClickHouse, commit — until the group's
  *   committed offsets reach the end of the topic; into a fresh production table (rollups) and a fresh raw table alone;
  * - passthrough (embedded only): kafkajs fetches, the Confluent-framed values are concatenated per partition batch and
@@ -15,9 +18,11 @@
  * SCHEMA_REGISTRY_URL, CLICKHOUSE_URL (bench/perfStack.ts starts private ones). Last line:
  * {"events": N, "full_eps": …, "baseline_eps": …, "ratio": …, "cpu_us_per_event": …, "baseline_cpu_us_per_event": …, "cpu_ratio": …,
  *  "main_thread_cpu_us_per_event": …, "baseline_main_thread_cpu_us_per_event": …, "joined_cpu_us_per_event": …,
- *  "baseline_joined_cpu_us_per_event": …, "joined_cpu_ratio": …}
- * where cpu_ratio is the full path's CPU per event in this process over the fetch-only baseline's, in the same run
- * (with the server sink, ClickHouse's own CPU is not in it: it is the consumer's cost beyond the Kafka client's).
+ *  "baseline_joined_cpu_us_per_event": …, "joined_cpu_ratio": …, "fetch_decoding": "lean", "lean_baseline_cpu_us_per_event": …,
+ *  "own_cpu_us_per_event": …}
+ * where cpu_ratio is the full path's CPU per event in this process over the kafkajs fetch-only baseline's, in the same
+ * run (with the server sink, ClickHouse's own CPU is not in it), and own_cpu_us_per_event the full path's less the
+ * lean-decoding loop's: the consumer's cost beyond its Kafka client's.
  * Each path's CPU is also split into the main thread's and the other threads' (V8's GC and compiler helpers), with
  * the main thread's garbage collections counted (Linux: per-thread CPU from /proc), and counted from the moment the
  * path's consumer joined its group (joined_cpu_ratio: the start-up, which does not grow with the events, left out).
@@ -38,6 +43,7 @@ import { ApiCallProducer } from '../producer/apiCallProducer.ts';
 import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { createKafka } from '../runtime/kafka.ts';
+import { leanFetchDecoding, useLeanFetchDecoding } from '../runtime/kafkajsFetch.ts';
 import { createLogger } from '../runtime/log.ts';
 import { apiCallTypeV1 } from '../schemas/apiCall.ts';
 import { SchemaRegistryClient } from '../schemas/registry.ts';
@@ -232,6 +238,7 @@ async function main(argv: string[]): Promise<void> {
   const registryUrl = process.env['SCHEMA_REGISTRY_URL'] ?? env.SCHEMA_REGISTRY_URL ?? LOCAL_SCHEMA_REGISTRY_URL;
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const kafka = createKafka({ brokers, clientId: 'apilog-bench' });
+  const fetchDecoding = leanFetchDecoding(); // installed by createKafka; its answer says whether it took
   const registry = new SchemaRegistryClient({ url: registryUrl });
   const topic = f.topic ?? `bench-consumer-${id()}`;
   if (f.topic === undefined) {
@@ -267,7 +274,21 @@ async function main(argv: string[]): Promise<void> {
     return checked(table, await measure((joined) => fullPath(kafka, registry, sink, topic, table, f.events, tuning, joined, rowFormat), f.serverPid));
   };
   const format = f.rowFormat as RowFormat | undefined;
-  const variants: Variant[] = [{ label: 'baseline (fetch + count)', run: () => measure((joined) => baseline(kafka, topic, f.events, f.fetchBytes, joined)), results: [] }];
+  /** kafkajs's own record decoding for the run (the baseline: a plain kafkajs loop), the lean one otherwise. */
+  const kafkajsDecoding = async (run: () => Promise<Measured>): Promise<Measured> => {
+    useLeanFetchDecoding(false);
+    try {
+      return await run();
+    } finally {
+      useLeanFetchDecoding(true);
+    }
+  };
+  const variants: Variant[] = [
+    { label: 'baseline (kafkajs fetch + count)', run: () => kafkajsDecoding(() => measure((joined) => baseline(kafka, topic, f.events, f.fetchBytes, joined))), results: [] },
+  ];
+  // The consumer runs kafkajs with the lean record decoder (runtime/kafkajsFetch.ts): its fetch alone, for what is ours.
+  const lean = fetchDecoding === 'lean';
+  if (lean) variants.push({ label: 'fetch + count, lean decoding', run: () => measure((joined) => baseline(kafka, topic, f.events, f.fetchBytes, joined)), results: [] });
   /**
    * The full path into a table of the raw table's columns with ENGINE = Null: ClickHouse parses every row and stores
    * nothing. Not a way to run: it shows what storing rows costs (the difference to the raw table).
@@ -325,22 +346,24 @@ async function main(argv: string[]): Promise<void> {
     serverUs: v.results[0]!.serverUs === undefined ? undefined : Math.round(median(v.results.map((r) => r.serverUs!)) * 100) / 100,
   }));
   const base = summary[0]!;
-  const main = summary[1]!;
+  const leanBase = lean ? summary[1]! : undefined;
+  const main = summary[lean ? 2 : 1]!;
   say(`medians of ${f.rounds} rounds (CPU: this process${f.serverPid ? ' + the server process' : legacy || f.sink === 'server' ? '; the server\'s own CPU not counted' : ', engine included'}):`);
-  say(`${'path'.padEnd(40)} ${'events/s'.padStart(9)} ${'CPU µs/event'.padStart(13)} ${'main'.padStart(6)} ${'helpers'.padStart(8)} ${'joined'.padStart(7)} ${'GC minor/major'.padStart(15)} ${'vs baseline'.padStart(12)}`);
+  say(`${'path'.padEnd(40)} ${'events/s'.padStart(9)} ${'CPU µs/event'.padStart(13)} ${'main'.padStart(6)} ${'helpers'.padStart(8)} ${'joined'.padStart(7)} ${'GC minor/major'.padStart(15)} ${'vs baseline'.padStart(12)} ${'CPU vs baseline'.padStart(16)}`);
   for (const r of summary) {
     const cpu = r.serverUs === undefined ? r.us.toFixed(2) : `${r.us.toFixed(2)}+${r.serverUs.toFixed(2)}`;
     say(
       `${r.label.padEnd(40)} ${String(r.eps).padStart(9)} ${cpu.padStart(13)} ${r.mainUs.toFixed(2).padStart(6)} ${(r.us - r.mainUs).toFixed(2).padStart(8)} ${r.joinedUs.toFixed(2).padStart(7)} ` +
-        `${`${r.minor}/${r.major}`.padStart(15)} ${(r.eps / base.eps).toFixed(2).padStart(12)}`,
+        `${`${r.minor}/${r.major}`.padStart(15)} ${(r.eps / base.eps).toFixed(2).padStart(12)} ${(r.us / base.us).toFixed(2).padStart(16)}`,
     );
   }
   say('main: the main thread (JavaScript, and its share of GC); helpers: the other threads (V8\'s parallel and concurrent GC and compilers, libuv\'s pool);');
+  say('vs baseline: events/s over the baseline\'s; CPU vs baseline: this process\'s CPU per event over the baseline\'s');
   say('joined: all threads, from the moment the group was joined (start-up left out); GC: counts on the main thread per run');
   await sink.close();
   if (chdbDir) rmSync(chdbDir, { recursive: true, force: true });
   process.stdout.write(
-    `${JSON.stringify({ events: f.events, full_eps: main.eps, baseline_eps: base.eps, ratio: Math.round((main.eps / base.eps) * 100) / 100, cpu_us_per_event: main.us, baseline_cpu_us_per_event: base.us, cpu_ratio: Math.round((main.us / base.us) * 100) / 100, main_thread_cpu_us_per_event: main.mainUs, baseline_main_thread_cpu_us_per_event: base.mainUs, joined_cpu_us_per_event: main.joinedUs, baseline_joined_cpu_us_per_event: base.joinedUs, joined_cpu_ratio: Math.round((main.joinedUs / base.joinedUs) * 100) / 100, ...(main.serverUs === undefined ? {} : { server_cpu_us_per_event: main.serverUs }) })}\n`,
+    `${JSON.stringify({ events: f.events, full_eps: main.eps, baseline_eps: base.eps, ratio: Math.round((main.eps / base.eps) * 100) / 100, cpu_us_per_event: main.us, baseline_cpu_us_per_event: base.us, cpu_ratio: Math.round((main.us / base.us) * 100) / 100, main_thread_cpu_us_per_event: main.mainUs, baseline_main_thread_cpu_us_per_event: base.mainUs, joined_cpu_us_per_event: main.joinedUs, baseline_joined_cpu_us_per_event: base.joinedUs, joined_cpu_ratio: Math.round((main.joinedUs / base.joinedUs) * 100) / 100, fetch_decoding: fetchDecoding, ...(leanBase === undefined ? {} : { lean_baseline_cpu_us_per_event: leanBase.us, own_cpu_us_per_event: Math.round((main.us - leanBase.us) * 100) / 100 }), ...(main.serverUs === undefined ? {} : { server_cpu_us_per_event: main.serverUs }) })}\n`,
   );
 }
 
