@@ -516,9 +516,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult & { details
   const stallMs = rebalanceTimeoutMs + 4000;
   const pick = <T>(list: readonly T[]): T | undefined => list[Math.floor(rand() * list.length)];
 
-  /** A consumer from `list()`, waiting up to 30 s for one (another fault may have just killed or frozen the only one). */
+  /**
+   * A consumer from `list()`, waiting for one while another fault has just killed or frozen the only one: up to a
+   * stall and a pause back to back and 30 s more (with the embedded sink's single consumer, a stall that waited only
+   * 30 s behind another stall's 24 s freeze and the kill after it was sometimes dropped, and the run failed its count).
+   */
   const victimOf = async (list: () => ChildProcess[]): Promise<ChildProcess | undefined> => {
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < (stallMs + pauseMs + 30_000) / 100; i++) {
       const victim = pick(list());
       if (victim !== undefined) return victim;
       await sleep(100);
