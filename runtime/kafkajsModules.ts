@@ -3,6 +3,7 @@
  * kafkajsRecords.ts, kafkajsFetch.ts): each was written against kafkajs 2.2.4, its latest release, and applies to
  * that code only; any other kafkajs is left as it is.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -19,13 +20,14 @@ export type ModuleSwap = 'swapped' | 'other kafkajs' | 'already loaded';
  * Puts `replace(kafkajs's export)` in place of a kafkajs module's export in the module cache. kafkajs loads some of
  * its modules only when first needed (a request's encoder with the first request of its kind), and the module that
  * requires this one (`loadedBy`) takes the export from the cache then: once `loadedBy` is loaded, a swap would change
- * nothing, so none is made. `marks`: text the export's source holds in kafkajs 2.2.4.
+ * nothing, so none is made. `marks`: text the module's source holds in kafkajs 2.2.4.
  */
 export function swapKafkajsModule<T>(module: string, loadedBy: string, marks: readonly string[], replace: (kafkajs: T) => T): ModuleSwap {
+  const path = require.resolve(module);
+  if (!isKafkajs224(readFileSync(path, 'utf8'), marks)) return 'other kafkajs';
   const kafkajs = require(module) as T;
-  if (!isKafkajs224(String(kafkajs), marks)) return 'other kafkajs';
   if (require.cache[require.resolve(loadedBy)] !== undefined) return 'already loaded';
-  const cached = require.cache[require.resolve(module)];
+  const cached = require.cache[path];
   if (cached === undefined) return 'other kafkajs';
   cached.exports = replace(kafkajs);
   return 'swapped';
