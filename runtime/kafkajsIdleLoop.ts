@@ -42,10 +42,10 @@ export function requestQueueClass(): { prototype: RequestQueue } {
 export function stopIdleRequestQueueLoop(): IdleLoopState {
   if (state !== undefined) return state;
   if (process.env['APILOG_KAFKAJS_IDLE_LOOP'] === 'keep') return (state = 'kept: by APILOG_KAFKAJS_IDLE_LOOP');
-  const proto = requestQueueClass().prototype;
-  if (!isKafkajs224(String(proto.scheduleCheckPendingRequests), ['this.throttledUntil - Date.now()', 'this.pending.length > 0'])) {
+  if (!isKafkajs224(() => String(requestQueueClass().prototype.scheduleCheckPendingRequests), ['this.throttledUntil - Date.now()', 'this.pending.length > 0'])) {
     return (state = 'kept: other kafkajs');
   }
+  const proto = requestQueueClass().prototype;
   proto.scheduleCheckPendingRequests = function scheduleCheckPendingRequests(this: RequestQueue): void {
     // Nothing waits: a new request is sent at once or queued (which schedules a check), and a response checks too.
     if (this.throttleCheckTimeoutId !== null || this.pending.length === 0) return;

@@ -8,10 +8,14 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
-/** Whether the process's kafkajs is 2.2.4 and `source` (the text of the code to be replaced) still holds each mark. */
-export function isKafkajs224(source: string, marks: readonly string[]): boolean {
-  const { version } = require('kafkajs/package.json') as { version: string };
-  return version === '2.2.4' && marks.every((mark) => source.includes(mark));
+/**
+ * Whether the process's kafkajs is 2.2.4 and the code to be replaced (`source()`, its text, read only for 2.2.4:
+ * another kafkajs may not have the module) still holds each mark.
+ */
+export function isKafkajs224(source: () => string, marks: readonly string[]): boolean {
+  if ((require('kafkajs/package.json') as { version: string }).version !== '2.2.4') return false;
+  const text = source();
+  return marks.every((mark) => text.includes(mark));
 }
 
 export type ModuleSwap = 'swapped' | 'other kafkajs' | 'already loaded';
@@ -23,8 +27,8 @@ export type ModuleSwap = 'swapped' | 'other kafkajs' | 'already loaded';
  * nothing, so none is made. `marks`: text the module's source holds in kafkajs 2.2.4.
  */
 export function swapKafkajsModule<T>(module: string, loadedBy: string, marks: readonly string[], replace: (kafkajs: T) => T): ModuleSwap {
+  if (!isKafkajs224(() => readFileSync(require.resolve(module), 'utf8'), marks)) return 'other kafkajs';
   const path = require.resolve(module);
-  if (!isKafkajs224(readFileSync(path, 'utf8'), marks)) return 'other kafkajs';
   const kafkajs = require(module) as T;
   if (require.cache[require.resolve(loadedBy)] !== undefined) return 'already loaded';
   const cached = require.cache[path];
