@@ -90,7 +90,7 @@ function exactNumber(text: string | undefined): number {
 }
 
 /** Builds the lean decoder over kafkajs's own (used for every record outside the fast case). */
-export function leanRecordDecoder(fallback: RecordDecoder, logAppendTime: number = LOG_APPEND_TIME): RecordDecoder {
+export function leanRecordDecoder(fallback: RecordDecoder): RecordDecoder {
   // The batch whose header was parsed last: every record of a batch shares one context object.
   let context: BatchContext | undefined;
   let firstOffset = Number.NaN;
@@ -141,7 +141,7 @@ export function leanRecordDecoder(fallback: RecordDecoder, logAppendTime: number
       context = batchContext;
       firstOffset = exactNumber(batchContext.firstOffset);
       firstTimestamp = exactNumber(batchContext.firstTimestamp);
-      fixedTimestamp = batchContext.timestampType === logAppendTime && batchContext.maxTimestamp ? batchContext.maxTimestamp : undefined;
+      fixedTimestamp = batchContext.timestampType === LOG_APPEND_TIME && batchContext.maxTimestamp ? batchContext.maxTimestamp : undefined;
     }
     buf = decoder.buffer;
     end = buf.length;
