@@ -6,11 +6,12 @@
  * header) is the same, and as sent.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CompressionTypes, Partitioners, type Kafka, type KafkaMessage, type Message, type Producer } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import { PRODUCER_DELIVERY } from '../../producer/apiCallProducer.ts';
 import { ensureTopic } from '../../producer/topic.ts';
 import { leanFetchDecoding, useLeanFetchDecoding } from '../../runtime/kafkajsFetch.ts';
 import { kafkaClient, uniqueName } from './pipeline.ts';
+import { hex, recordShapes } from './recordShapes.ts';
 
 /** Every message of the topic's one partition, as kafkajs's eachBatch hands them over, with the decoder `lean` or not. */
 async function fetchAll(kafka: Kafka, topic: string, count: number, lean: boolean): Promise<KafkaMessage[]> {
@@ -35,8 +36,6 @@ async function fetchAll(kafka: Kafka, topic: string, count: number, lean: boolea
   return seen;
 }
 
-const hex = (x: Buffer | string | null | undefined) => (x == null ? null : Buffer.from(x).toString('hex'));
-
 describe('lean kafkajs fetch decoding through the real broker', () => {
   let kafka: Kafka;
   let producer: Producer;
@@ -57,18 +56,7 @@ describe('lean kafkajs fetch decoding through the real broker', () => {
   test('every record fetched is the same object either way, and as it was sent', async () => {
     const topic = uniqueName('lean-fetch');
     await ensureTopic(kafka, { topic, partitions: 1 });
-    const now = Date.now();
-    const messages: Message[] = [];
-    for (let i = 0; i < 600; i++) {
-      const shape = i % 10;
-      messages.push({
-        key: shape === 0 ? null : shape === 1 ? Buffer.from([i & 255, 0, 255]) : `key-${i}-é🚀`,
-        value: shape === 2 ? null : shape === 3 ? '' : shape === 4 ? Buffer.alloc(20_000, i & 255) : `value ${i} ${'x'.repeat(i)}`,
-        ...(shape === 5 ? { headers: { trace: `t${i}`, empty: '' } } : {}),
-        // Far from the batch's first timestamp, before it and after it.
-        timestamp: String(shape === 6 ? now - 3_000_000_000 : shape === 7 ? now + 2 ** 40 : now + i),
-      });
-    }
+    const messages = recordShapes(600, Date.now());
     for (let i = 0; i < messages.length; i += 100) {
       const compression = [CompressionTypes.None, CompressionTypes.GZIP, CompressionTypes.LZ4][(i / 100) % 3];
       await producer.send({ topic, messages: messages.slice(i, i + 100), ...(compression ? { compression } : {}) });

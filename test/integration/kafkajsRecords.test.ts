@@ -5,11 +5,12 @@
  * by a consumer exactly as they were sent.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CompressionTypes, Partitioners, type Message, type Producer } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Producer } from 'kafkajs';
 import { PRODUCER_DELIVERY } from '../../producer/apiCallProducer.ts';
 import { ensureTopic } from '../../producer/topic.ts';
 import { leanRecordEncoding } from '../../runtime/kafkajsRecords.ts';
 import { kafkaClient, uniqueName } from './pipeline.ts';
+import { hex, recordShapes } from './recordShapes.ts';
 
 interface Seen {
   key: string | null;
@@ -17,8 +18,6 @@ interface Seen {
   headers: Record<string, string>;
   timestamp: string;
 }
-
-const text = (x: Buffer | string | null | undefined) => (x == null ? null : Buffer.isBuffer(x) ? x.toString('hex') : Buffer.from(x).toString('hex'));
 
 describe('lean kafkajs records through the real broker', () => {
   let producer: Producer;
@@ -40,18 +39,7 @@ describe('lean kafkajs records through the real broker', () => {
   });
 
   test('every record reads back as it was sent, whichever encoder wrote it', async () => {
-    const now = Date.now();
-    const messages: Message[] = [];
-    for (let i = 0; i < 300; i++) {
-      const shape = i % 10;
-      messages.push({
-        key: shape === 0 ? null : shape === 1 ? Buffer.from([i & 255, 0, 255]) : `key-${i}-é🚀`,
-        value: shape === 2 ? null : shape === 3 ? '' : shape === 4 ? Buffer.alloc(20_000, i & 255) : `value ${i} ${'x'.repeat(i)}`,
-        ...(shape === 5 ? { headers: { trace: `t${i}`, empty: '' } } : {}),
-        // Far apart (beyond 32 bits of milliseconds from the batch's first): kafkajs's own encoder takes these.
-        ...(shape === 6 ? { timestamp: String(now - 3_000_000_000) } : { timestamp: String(now + i) }),
-      });
-    }
+    const messages = recordShapes(300, Date.now());
     const batches = [messages.slice(0, 100), messages.slice(100, 200), messages.slice(200)];
     await producer.send({ topic, messages: batches[0]! });
     await producer.send({ topic, messages: batches[1]!, compression: CompressionTypes.GZIP });
@@ -66,7 +54,7 @@ describe('lean kafkajs records through the real broker', () => {
         eachMessage: async ({ message }) => {
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-          seen.push({ key: text(message.key), value: text(message.value), headers, timestamp: message.timestamp });
+          seen.push({ key: hex(message.key), value: hex(message.value), headers, timestamp: message.timestamp });
           if (seen.length === messages.length) resolve();
         },
       });
@@ -74,8 +62,8 @@ describe('lean kafkajs records through the real broker', () => {
     await done;
     await consumer.disconnect();
     expect(seen).toEqual(messages.map((m) => ({
-      key: text(m.key),
-      value: text(m.value as Buffer | string | null),
+      key: hex(m.key),
+      value: hex(m.value as Buffer | string | null),
       headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)])),
       timestamp: m.timestamp,
     })));
