@@ -13,6 +13,8 @@
  * its main thread alone (the one that serves the requests; Linux /proc). Medians over the rounds.
  * Last line per framework: one JSON object.
  *
+ * The service loads the SDK from dist/, as the package ships it (`prebench:middleware` builds it).
+ *
  * Env: BENCH_ROUNDS (default 4), BENCH_SECONDS (per run, default 5), BENCH_CONNECTIONS (default 20),
  * BENCH_FRAMEWORKS (default express,fastify), BENCH_NOOP=1 (also the middleware with a do-nothing logger), BENCH_CPU_PROF (a directory: service processes run with --cpu-prof),
  * KAFKA_BROKERS, SCHEMA_REGISTRY_URL.

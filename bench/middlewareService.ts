@@ -8,10 +8,21 @@
  * argv: <express|fastify> <plain|apilog|worker|pino|noop> ; env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, BENCH_TOPIC.
  */
 import { createWriteStream } from 'node:fs';
-import { createApiLogger, type ApiLogger } from '../producer/apiLogger.ts';
-import { apilogExpress } from '../producer/middleware/express.ts';
-import { apilogFastify } from '../producer/middleware/fastify.ts';
+import type * as Sdk from '../producer/index.ts';
+import type * as ExpressMiddleware from '../producer/middleware/express.ts';
+import type * as FastifyMiddleware from '../producer/middleware/fastify.ts';
 import { mainThreadCpuUs } from './measure.ts';
+
+type ApiLogger = Sdk.ApiLogger;
+/**
+ * The SDK as the package ships it: the JavaScript tsc built into dist/ (`prebench:middleware`), run by Node as it is,
+ * like pino-http and Fastify from node_modules. Loaded from the TypeScript source, tsx's transform would wrap every
+ * function expression in a naming helper (esbuild's keepNames), a call per closure made, which no service pays.
+ */
+const built = (module: string) => new URL(`../dist/producer/${module}`, import.meta.url).href;
+const { createApiLogger } = (await import(built('index.js'))) as typeof Sdk;
+const { apilogExpress } = (await import(built('middleware/express.js'))) as typeof ExpressMiddleware;
+const { apilogFastify } = (await import(built('middleware/fastify.js'))) as typeof FastifyMiddleware;
 
 export type Framework = 'express' | 'fastify';
 /**
