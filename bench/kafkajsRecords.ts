@@ -1,6 +1,7 @@
 /**
- * `npx tsx bench/kafkajsRecords.ts`: what kafkajs's producer costs per event with its own record encoder and produce
- * request and with the lean ones (runtime/kafkajsRecords.ts), against the local broker. kafkajs takes them when its
+ * `npx tsx bench/kafkajsRecords.ts`: what kafkajs's producer costs per event with its own record encoder, produce
+ * request and grouping by partition, and with the lean ones (runtime/kafkajsRecords.ts, runtime/kafkajsGrouping.ts),
+ * against the local broker. kafkajs takes them when its
  * produce request first loads, so each run is a child process: APILOG_KAFKAJS_RECORDS=keep (kafkajs's) and the default
  * (lean), alternating, BENCH_ROUNDS rounds (default 4). Each child connects an idempotent producer (the SDK's
  * settings, lz4) and sends BENCH_EVENTS (default 60,000) pre-encoded API-call events, BENCH_PER_SEND (default 200)
@@ -15,6 +16,7 @@ import { SyntheticEvents } from '../producer/syntheticEvents.ts';
 import { ensureTopic } from '../producer/topic.ts';
 import { createKafka } from '../runtime/kafka.ts';
 import { compressionType } from '../runtime/kafkaCodecs.ts';
+import { leanGroupingClient } from '../runtime/kafkajsGrouping.ts';
 import { leanRecordEncoding } from '../runtime/kafkajsRecords.ts';
 import { apiCallTypeV1 } from '../schemas/apiCall.ts';
 import { frame } from '../schemas/wire.ts';
@@ -28,6 +30,7 @@ const brokers = (process.env['KAFKA_BROKERS'] ?? readStackEnv()?.KAFKA_BROKERS ?
 
 interface Run {
   readonly encoder: string;
+  readonly grouping: string;
   readonly us: number;
   readonly eps: number;
 }
@@ -36,6 +39,7 @@ interface Run {
 async function child(): Promise<Run> {
   const kafka = createKafka({ brokers, clientId: 'bench-kafkajs-records' });
   const encoder = leanRecordEncoding();
+  const grouping = leanGroupingClient();
   const topic = `bench_records_${Date.now().toString(36)}_${process.pid}`;
   await ensureTopic(kafka, { topic, partitions: 6 });
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, ...PRODUCER_DELIVERY });
@@ -54,7 +58,7 @@ async function child(): Promise<Run> {
   const cpu = process.cpuUsage(cpu0);
   const seconds = (performance.now() - t0) / 1000;
   await producer.disconnect();
-  return { encoder, us: (cpu.user + cpu.system) / (sends * PER_SEND), eps: (sends * PER_SEND) / seconds };
+  return { encoder, grouping, us: (cpu.user + cpu.system) / (sends * PER_SEND), eps: (sends * PER_SEND) / seconds };
 }
 
 function runChild(keep: boolean): Run {
@@ -78,7 +82,8 @@ async function main(): Promise<void> {
     const order = round % 2 === 1 ? [true, false] : [false, true];
     for (const keep of order) {
       const run = runChild(keep);
-      if (keep ? run.encoder !== 'kept: by APILOG_KAFKAJS_RECORDS' : run.encoder !== 'lean') throw new Error(`the child ran with the encoder ${run.encoder}`);
+      const state = `${run.encoder}; ${run.grouping}`;
+      if (state !== (keep ? 'kept: by APILOG_KAFKAJS_RECORDS; kept: by APILOG_KAFKAJS_RECORDS' : 'lean; lean')) throw new Error(`the child ran with ${state}`);
       (keep ? kept : lean).push(run);
       say(`round ${round}: ${keep ? "kafkajs's encoding" : 'lean encoding     '} ${run.us.toFixed(2)} µs/event, ${Math.round(run.eps)} events/s`);
     }

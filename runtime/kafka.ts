@@ -14,6 +14,7 @@ import { registerKafkaCodecs } from './kafkaCodecs.ts';
 import { stopIdleRequestQueueLoop } from './kafkajsIdleLoop.ts';
 import { leanRecordEncoding } from './kafkajsRecords.ts';
 import { leanFetchDecoding } from './kafkajsFetch.ts';
+import { kafkaClient } from './kafkajsGrouping.ts';
 import { ConfigError, describeError } from './errors.ts';
 
 export interface KafkaOptions {
@@ -82,7 +83,9 @@ export function createKafka(options: KafkaOptions): Kafka {
   leanRecordEncoding();
   // And it decodes each fetched record through BigInt Longs (kafkajsFetch.ts): plain numbers, the same record.
   leanFetchDecoding();
-  return new Kafka(kafkaConfig(options));
+  // And it groups each send's messages by partition copying an array per message (kafkajsGrouping.ts): one pass.
+  const Client = kafkaClient();
+  return new Client(kafkaConfig(options));
 }
 
 /** What a client needs to reach the cluster: where it is, and the TLS and SASL it demands. */
