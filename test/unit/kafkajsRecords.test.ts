@@ -111,12 +111,12 @@ describe('lean kafkajs produce request', () => {
   });
   const bytes = async (request: ProduceRequest) => (await request.encode()).buffer as Buffer;
 
-  test('300 random requests (none, gzip, lz4): the same bytes as kafkajs, with its record encoder and with the lean one', async () => {
+  test('300 random requests (none and every codec): the same bytes as kafkajs, with its record encoder and with the lean one', async () => {
     registerKafkaCodecs();
     vi.useFakeTimers({ toFake: ['Date'] }); // messages without a timestamp take Date.now()
     try {
       for (let i = 0; i < 300; i++) {
-        const request = input(pick([0, 1, 3]));
+        const request = input(pick([0, 1, 2, 3, 4]));
         const theirs = kafkajsRequest(request);
         const expected = await bytes(theirs);
         for (const build of [ours, withLeanRecords]) {
