@@ -208,6 +208,19 @@ export function kafkajsProduceRequestParts(): ProduceRequestParts {
   };
 }
 
+/**
+ * The CRC32C of a record batch from @node-rs/crc32 (native, SIMD): 0.22 ns per byte here against 3.0 for kafkajs's
+ * JavaScript table, which is what a platform without its prebuilt binary keeps.
+ */
+export function batchCrc32c(): (bytes: Buffer) => number {
+  try {
+    const { crc32c } = require('@node-rs/crc32') as typeof import('@node-rs/crc32');
+    return (bytes) => crc32c(bytes) >>> 0;
+  } catch {
+    return kafkajsProduceRequestParts().crc32C;
+  }
+}
+
 /** A record batch's fixed fields, as kafkajs's RecordBatch v0 takes them. */
 interface BatchFields {
   readonly compression: number;
@@ -342,7 +355,7 @@ export function leanRecordEncoding(): RecordsState {
   if (records !== 'swapped') return (state = records === 'already loaded' ? 'kept: produce request already loaded' : 'kept: other kafkajs');
   // The request module is loaded now (by the check), with the lean encoder; versions 4 to 7 have not loaded it yet.
   const request = swapKafkajsModule<ProduceRequestBuilder>(PRODUCE_REQUEST_MODULE, PRODUCE_REQUEST_V4_MODULE, ['...message,', 'offsetDelta: i,'], () =>
-    leanProduceRequest(kafkajsProduceRequestParts()),
+    leanProduceRequest({ ...kafkajsProduceRequestParts(), crc32C: batchCrc32c() }),
   );
   return (state = request === 'swapped' ? 'lean' : 'lean records; kept: produce request');
 }
