@@ -11,9 +11,9 @@
  *
  * kafkajs's send takes the grouping function when its producer modules load, as a module constant, and they load
  * with kafkajs itself. So the change cannot be a swap in the module cache, as for the modules kafkajs loads later
- * (kafkajsRecords.ts). Instead, `kafkaClient()` loads a second copy of the five modules between kafkajs's client class and
- * the grouping: the client (src/index.js), its producer factory, message producer and send, with the lean grouping
- * in the module cache in their place while they load. Afterwards, the cache holds kafkajs's own modules again, so
+ * (kafkajsRecords.ts). Instead, `kafkaClient()` loads a second copy of the four modules from kafkajs's client class
+ * down to the send (src/index.js, its producer factory, message producer and send), with the lean grouping in the
+ * module cache in place of kafkajs's while they load. Afterwards, the cache holds kafkajs's own modules again, so
  * `require('kafkajs')` anywhere else is as it was. Every other module (the cluster, brokers, protocol, errors,
  * consumer, admin) is the one copy both clients share: the copy differs from kafkajs's only in the grouping.
  * `createKafka()` makes its clients from that copy.
