@@ -252,9 +252,9 @@ function leanPartitionPart(parts: ProduceRequestParts): (partition: number, fiel
     buf.writeInt32BE(long.getHighBits(), at);
     buf.writeInt32BE(long.getLowBits(), at + 4);
   };
-  /** A kafkajs Encoder holding `bytes` (what a codec or a request reads). */
+  /** A kafkajs Encoder holding `bytes` (what a codec or a request reads), without the zero-filled buffer its constructor makes. */
   const encoderOf = (bytes: Buffer, length: number): EncoderLike => {
-    const encoder = new Encoder() as unknown as EncoderLike;
+    const encoder = Object.create(Encoder.prototype) as EncoderLike;
     encoder.buf = bytes;
     encoder.offset = length;
     return encoder;
