@@ -180,14 +180,16 @@ export function countRequestBytes(req: IncomingMessage): () => number {
   return () => bytes;
 }
 
-/** The body bytes written by a response being counted (absent on the others). */
-const kResponseBytes = Symbol('apilog.responseBytes');
+/**
+ * The body bytes written by each response being counted (absent for the others). A WeakMap, not a property of the
+ * response: Express gives every response its app's prototype (Object.setPrototypeOf), and adding a property to such
+ * an object costs V8 ~2-3 µs, against ~25 ns on a response whose prototype was never changed and ~300 ns for a
+ * WeakMap entry (measured here, Node 20).
+ */
+const responseBytes = new WeakMap<object, number>();
 /** Marks the counting write, so that a response or prototype that has it (own or inherited) does not get it twice. */
 const kCounting = Symbol('apilog.countingWrite');
 
-interface CountedResponse extends ServerResponse {
-  [kResponseBytes]?: number;
-}
 type WriteArgs = (chunk: unknown, encoding: unknown, callback: unknown) => unknown;
 
 /**
@@ -198,12 +200,14 @@ type WriteArgs = (chunk: unknown, encoding: unknown, callback: unknown) => unkno
 function installByteCounting(target: object): void {
   const { write, end } = target as { write: WriteArgs & { [kCounting]?: true }; end: WriteArgs };
   if (write[kCounting] === true) return;
-  const countingWrite = function (this: CountedResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-    if (this[kResponseBytes] !== undefined) this[kResponseBytes] += bodyByteLength(chunk, encoding);
+  const countingWrite = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
+    const bytes = responseBytes.get(this);
+    if (bytes !== undefined) responseBytes.set(this, bytes + bodyByteLength(chunk, encoding));
     return write.call(this, chunk, encoding, callback);
   };
-  const countingEnd = function (this: CountedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
-    if (this[kResponseBytes] !== undefined && typeof chunk !== 'function') this[kResponseBytes] += bodyByteLength(chunk, encoding);
+  const countingEnd = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
+    const bytes = responseBytes.get(this);
+    if (bytes !== undefined && typeof chunk !== 'function') responseBytes.set(this, bytes + bodyByteLength(chunk, encoding));
     return end.call(this, chunk, encoding, callback);
   };
   (countingWrite as { [kCounting]?: true })[kCounting] = true;
@@ -219,12 +223,12 @@ function installByteCounting(target: object): void {
  */
 export function countResponseBytes(res: ServerResponse, shared?: object): void {
   installByteCounting(shared ?? res);
-  (res as CountedResponse)[kResponseBytes] = 0;
+  responseBytes.set(res, 0);
 }
 
 /** The body bytes counted since countResponseBytes(res). */
 export function responseBytesOf(res: ServerResponse): number {
-  return (res as CountedResponse)[kResponseBytes] ?? 0;
+  return responseBytes.get(res) ?? 0;
 }
 
 /** The bytes of a chunk given to a response's write or end (a string in the given encoding, or bytes). */
