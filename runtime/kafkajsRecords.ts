@@ -119,11 +119,25 @@ export function leanRecordEncoder(fallback: RecordEncoder, encoderPrototype: obj
     at = writeBytes(buf, at, key, keyLength);
     at = writeBytes(buf, at, value, valueLength);
     buf[at++] = 0; // no headers
-    const encoder = Object.create(encoderPrototype) as EncoderLike;
-    encoder.buf = buf;
-    encoder.offset = at;
-    return encoder;
+    return encoderHolding(encoderPrototype, buf, at);
   };
+}
+
+/**
+ * A kafkajs Encoder holding `length` bytes of `buf`, made from its prototype: kafkajs's batch, request and codec code
+ * read `buf`, `offset` and the `buffer` getter, and its constructor's own zero-filled 512 bytes would be thrown away.
+ */
+function encoderHolding(prototype: object, buf: Buffer, length: number): EncoderLike {
+  const encoder = Object.create(prototype) as EncoderLike;
+  encoder.buf = buf;
+  encoder.offset = length;
+  return encoder;
+}
+
+/** Copies each record's bytes into `target` from `at`, in order; the position after them. */
+function copyRecords(records: readonly EncoderLike[], target: Buffer, at: number): number {
+  for (let i = 0; i < records.length; i++) at += records[i]!.buf.copy(target, at, 0, records[i]!.offset);
+  return at;
 }
 
 /** A message as kafkajs's producer hands it to the produce request (the caller's own object). */
@@ -252,21 +266,14 @@ function leanPartitionPart(parts: ProduceRequestParts): (partition: number, fiel
     buf.writeInt32BE(long.getHighBits(), at);
     buf.writeInt32BE(long.getLowBits(), at + 4);
   };
-  /** A kafkajs Encoder holding `bytes` (what a codec or a request reads), without the zero-filled buffer its constructor makes. */
-  const encoderOf = (bytes: Buffer, length: number): EncoderLike => {
-    const encoder = Object.create(Encoder.prototype) as EncoderLike;
-    encoder.buf = bytes;
-    encoder.offset = length;
-    return encoder;
-  };
   return async (partition, fields, records) => {
     let recordBytes = 0;
     for (let i = 0; i < records.length; i++) recordBytes += records[i]!.offset;
     let payload: Buffer | undefined; // the compressed records; none: the records are written in place
     if (fields.compression !== none) {
       const joined = Buffer.allocUnsafe(recordBytes);
-      for (let i = 0, at = 0; i < records.length; i++) at += records[i]!.buf.copy(joined, at, 0, records[i]!.offset);
-      payload = await lookupCodec(fields.compression)!.compress(encoderOf(joined, recordBytes));
+      copyRecords(records, joined, 0);
+      payload = await lookupCodec(fields.compression)!.compress(encoderHolding(Encoder.prototype, joined, recordBytes));
     }
     const bodyLength = BATCH_BODY_HEAD + (payload === undefined ? recordBytes : payload.length);
     const out = Buffer.allocUnsafe(PARTITION_HEAD + bodyLength);
@@ -288,10 +295,9 @@ function leanPartitionPart(parts: ProduceRequestParts): (partition: number, fiel
     at = out.writeInt16BE(fields.producerEpoch, at + 24);
     at = out.writeInt32BE(fields.firstSequence ?? 0, at);
     at = out.writeInt32BE(records.length, at);
-    if (payload === undefined) for (let i = 0; i < records.length; i++) at += records[i]!.buf.copy(out, at, 0, records[i]!.offset);
-    else at += payload.copy(out, at);
+    at = payload === undefined ? copyRecords(records, out, at) : at + payload.copy(out, at);
     out.writeUInt32BE(crc32C(out.subarray(body, at)), 25);
-    return encoderOf(out, at);
+    return encoderHolding(Encoder.prototype, out, at);
   };
 }
 
