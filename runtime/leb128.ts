@@ -1,6 +1,7 @@
 /**
- * Unsigned LEB128 (7 bits a byte, low first, the high bit set on all but the last): ClickHouse's RowBinary lengths
- * and Kafka's record varints (after zigzag) are written with it. Exact for any safe integer.
+ * Unsigned LEB128 (7 bits a byte, low first, the high bit set on all but the last): ClickHouse's RowBinary lengths,
+ * Kafka's record varints and Avro's ints and longs (after zigzag; schemas/avroWriter.ts) are written with it. Exact for
+ * any integer a double holds exactly (every safe integer, and the even ones below 2^54 a zigzagged long reaches).
  */
 
 /** Writes `n` at `p`; returns the position after it. */

@@ -10,10 +10,12 @@
  *
  * It takes records whose fields are strings, ints, longs, a union of null and one of those, or a map of strings:
  * the API-call schemas, every version. It writes only what it is sure of. A non-ASCII string, a value of the wrong
- * type, a long beyond avsc's range, or a record type it does not take is left to avsc (`encodeInto` answers
- * NOT_WRITTEN), which writes it or throws its own error: this writer never decides what is valid.
+ * type, a long beyond avsc's range, or a record type it does not take is left to avsc (the writer answers
+ * NOT_WRITTEN, `recordWriter` undefined), which writes it or throws its own error: this writer never decides what is
+ * valid.
  */
 import type { Type } from 'avsc';
+import { writeLeb } from '../runtime/leb128.ts';
 
 /** Returned when the value is left to avsc. */
 export const NOT_WRITTEN = -1;
@@ -28,22 +30,8 @@ const LONG_MAX = 9007199254740990;
 
 /** A zigzag varint (Avro's int and long), for an integer within avsc's bounds; the position after it. */
 function writeLong(buf: Buffer, pos: number, n: number): number {
-  if (n >= -1073741824 && n < 1073741824) {
-    let m = n >= 0 ? n << 1 : (~n << 1) | 1;
-    while (m > 0x7f) {
-      buf[pos++] = (m & 0x7f) | 0x80;
-      m >>>= 7;
-    }
-    buf[pos++] = m;
-    return pos;
-  }
-  let f = n >= 0 ? n * 2 : -n * 2 - 1;
-  while (f >= 128) {
-    buf[pos++] = (f % 128) | 0x80;
-    f = Math.floor(f / 128);
-  }
-  buf[pos++] = f;
-  return pos;
+  // Zigzag with arithmetic, not bit operations: a long's doubled value goes past 32 bits (exact: even, below 2^55).
+  return writeLeb(buf, pos, n >= 0 ? n * 2 : -n * 2 - 1);
 }
 
 /** An ASCII string with its length, as Avro writes a string; NOT_WRITTEN for any other string. */
@@ -157,7 +145,7 @@ export function recordWriter(type: Type): RecordWriter | undefined {
     const code = fieldCode(field.type);
     if (code === undefined) return undefined;
     const fallback = field.defaultValue();
-    const whenUndefined = fallback === undefined ? 'return -1;' : `pos = h.bytes(buf, pos, d[${defaults.push(field.type.toBuffer(fallback)) - 1}]);`;
+    const whenUndefined = fallback === undefined ? `return ${NOT_WRITTEN};` : `pos = h.bytes(buf, pos, d[${defaults.push(field.type.toBuffer(fallback)) - 1}]);`;
     body += `  x = v.${field.name};\n  if (x === undefined) { ${whenUndefined} } else { ${code} }\n  if (pos < 0) return pos;\n`;
   }
   // Generated, as avsc generates its own record writers: named property reads stay monomorphic.
