@@ -10,6 +10,7 @@ import { PRODUCER_DELIVERY } from '../../producer/apiCallProducer.ts';
 import { ensureTopic } from '../../producer/topic.ts';
 import { kafkaConfig } from '../../runtime/kafka.ts';
 import { kafkaClient, stack, uniqueName } from './pipeline.ts';
+import { readTopic } from './recordShapes.ts';
 
 const PARTITIONS = 4;
 
@@ -23,21 +24,10 @@ function noting(messages: Message[], read: Set<string | symbol>): Message[] {
   });
 }
 
+/** The values read back from each partition, in the order read. */
 async function readBack(topic: string, count: number): Promise<Map<number, string[]>> {
-  const consumer = kafkaClient().consumer({ groupId: uniqueName('grouping-reader') });
   const seen = new Map<number, string[]>();
-  let n = 0;
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await new Promise<void>((resolve) => {
-    void consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        seen.set(partition, [...(seen.get(partition) ?? []), String(message.value)]);
-        if (++n === count) resolve();
-      },
-    });
-  });
-  await consumer.disconnect();
+  for (const { partition, message } of await readTopic(topic, count)) seen.set(partition, [...(seen.get(partition) ?? []), String(message.value)]);
   return seen;
 }
 

@@ -10,7 +10,7 @@ import { PRODUCER_DELIVERY } from '../../producer/apiCallProducer.ts';
 import { ensureTopic } from '../../producer/topic.ts';
 import { leanRecordEncoding } from '../../runtime/kafkajsRecords.ts';
 import { kafkaClient, uniqueName } from './pipeline.ts';
-import { hex, recordShapes } from './recordShapes.ts';
+import { hex, readTopic, recordShapes } from './recordShapes.ts';
 
 interface Seen {
   key: string | null;
@@ -45,22 +45,11 @@ describe('lean kafkajs records through the real broker', () => {
     await producer.send({ topic, messages: batches[1]!, compression: CompressionTypes.GZIP });
     await producer.send({ topic, messages: batches[2]!, compression: CompressionTypes.LZ4 });
 
-    const consumer = kafkaClient().consumer({ groupId: uniqueName('lean-records-reader') });
-    const seen: Seen[] = [];
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    const done = new Promise<void>((resolve) => {
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-          seen.push({ key: hex(message.key), value: hex(message.value), headers, timestamp: message.timestamp });
-          if (seen.length === messages.length) resolve();
-        },
-      });
+    const seen: Seen[] = (await readTopic(topic, messages.length)).map(({ message }) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+      return { key: hex(message.key), value: hex(message.value), headers, timestamp: message.timestamp };
     });
-    await done;
-    await consumer.disconnect();
     expect(seen).toEqual(messages.map((m) => ({
       key: hex(m.key),
       value: hex(m.value as Buffer | string | null),

@@ -2,9 +2,10 @@
  * Messages of every shape kafkajs's record code meets, for the tests of its lean encoder and decoder
  * (runtime/kafkajsRecords.ts, runtime/kafkajsFetch.ts): the fast cases (string, Buffer and null keys and values,
  * empty and 20 KB ones) and what they leave to kafkajs (headers; timestamps far from the batch's first, before and
- * after it).
+ * after it); and reading a topic back through createKafka()'s consumer (`readTopic`), for them and the grouping's test.
  */
-import type { Message } from 'kafkajs';
+import type { KafkaMessage, Message } from 'kafkajs';
+import { kafkaClient, uniqueName } from './pipeline.ts';
 
 export function recordShapes(count: number, now: number): Message[] {
   const messages: Message[] = [];
@@ -22,3 +23,21 @@ export function recordShapes(count: number, now: number): Message[] {
 
 /** A key or value as hex text (null stays null), to compare what was sent with what was read. */
 export const hex = (x: Buffer | string | null | undefined): string | null => (x == null ? null : Buffer.from(x).toString('hex'));
+
+/** The first `count` messages of a topic from its start, with their partitions, as createKafka()'s consumer hands them over. */
+export async function readTopic(topic: string, count: number): Promise<{ partition: number; message: KafkaMessage }[]> {
+  const consumer = kafkaClient().consumer({ groupId: uniqueName(`${topic}-reader`) });
+  const seen: { partition: number; message: KafkaMessage }[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await new Promise<void>((resolve) => {
+    void consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        seen.push({ partition, message });
+        if (seen.length === count) resolve();
+      },
+    });
+  });
+  await consumer.disconnect();
+  return seen;
+}
